@@ -1,0 +1,1 @@
+//! The order aggregate (arrives with the domain issue).

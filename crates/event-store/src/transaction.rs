@@ -1,0 +1,266 @@
+//! A transactional producer that follows librdkafka's error rules.
+//!
+//! Every call here blocks the calling thread (librdkafka's transaction API is
+//! synchronous): run them on a dedicated thread or `spawn_blocking`, never on an
+//! async worker. Errors come classified, so callers do what librdkafka
+//! prescribes: retry a retriable error, abort on an abortable one, and drop the
+//! producer and build a new one on a fatal one (which includes being fenced).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::types::RDKafkaErrorCode;
+
+use crate::KafkaConfig;
+
+/// How long one transaction may stay open before the broker aborts it.
+const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Must stay below the transaction timeout, or a stuck record outlives its transaction.
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// What the caller must do after a failed transaction call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TxErrorKind {
+    /// Call the same operation again.
+    Retriable,
+    /// Abort the transaction; the producer stays usable.
+    Abortable,
+    /// The producer is unusable (fenced, or another fatal error): build a new one.
+    Fatal,
+}
+
+/// A failed transaction call, classified.
+#[derive(Debug, thiserror::Error)]
+#[error("{operation} failed ({kind:?}): {source}")]
+pub struct TxError {
+    /// What to do about it.
+    pub kind: TxErrorKind,
+    /// The librdkafka call that failed.
+    pub operation: &'static str,
+    /// librdkafka's error code, when it has one.
+    pub code: Option<RDKafkaErrorCode>,
+    /// The underlying error.
+    #[source]
+    pub source: KafkaError,
+}
+
+impl TxError {
+    /// True when another producer with the same transactional id took over.
+    pub fn is_fenced(&self) -> bool {
+        matches!(
+            self.code,
+            Some(
+                RDKafkaErrorCode::Fenced
+                    | RDKafkaErrorCode::ProducerFenced
+                    | RDKafkaErrorCode::InvalidProducerEpoch
+            )
+        )
+    }
+}
+
+/// One record to append inside a transaction.
+#[derive(Clone, Copy, Debug)]
+pub struct OutgoingRecord<'a> {
+    /// Target topic.
+    pub topic: &'a str,
+    /// Partitioning key (the aggregate id).
+    pub key: &'a [u8],
+    /// The serialized value.
+    pub payload: &'a [u8],
+    /// Headers, such as the event type or a DLQ reason.
+    pub headers: &'a [(&'a str, &'a [u8])],
+}
+
+/// Where an appended record landed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset in that partition.
+    pub offset: i64,
+}
+
+/// Resolves once the broker acknowledged a record (at the latest when the
+/// transaction commits). Acknowledged is not committed: only a successful
+/// [`TransactionalProducer::commit`] makes the record visible to readers.
+pub struct PendingAppend(DeliveryFuture);
+
+impl Future for PendingAppend {
+    type Output = Result<Appended, KafkaError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|delivered| match delivered {
+                Ok(Ok(delivery)) => Ok(Appended {
+                    partition: delivery.partition,
+                    offset: delivery.offset,
+                }),
+                Ok(Err((error, _message))) => Err(error),
+                Err(_canceled) => Err(KafkaError::Canceled),
+            })
+    }
+}
+
+/// A producer whose writes become visible all together or not at all.
+pub struct TransactionalProducer {
+    producer: FutureProducer,
+    transactional_id: String,
+}
+
+impl TransactionalProducer {
+    /// Connects and registers `transactional_id` with the transaction
+    /// coordinator, which fences any older producer with the same id and
+    /// aborts what it left open.
+    pub fn new(config: &KafkaConfig, transactional_id: &str) -> Result<Self, TxError> {
+        let producer: FutureProducer = config
+            .client_config()
+            .set("transactional.id", transactional_id)
+            .set("enable.idempotence", "true")
+            .set(
+                "transaction.timeout.ms",
+                TRANSACTION_TIMEOUT.as_millis().to_string(),
+            )
+            .set(
+                "message.timeout.ms",
+                MESSAGE_TIMEOUT.as_millis().to_string(),
+            )
+            .set("linger.ms", "2")
+            .set("compression.type", "lz4")
+            .create()
+            .map_err(|e| classify("create producer", e, None))?;
+        let this = Self {
+            producer,
+            transactional_id: transactional_id.to_owned(),
+        };
+        this.retrying("init_transactions", |p, t| p.init_transactions(t))?;
+        Ok(this)
+    }
+
+    /// The id this producer registered.
+    pub fn transactional_id(&self) -> &str {
+        &self.transactional_id
+    }
+
+    /// Opens a transaction.
+    pub fn begin(&self) -> Result<(), TxError> {
+        self.producer
+            .begin_transaction()
+            .map_err(|e| self.error("begin_transaction", e))
+    }
+
+    /// Enqueues a record in the open transaction; the returned future says
+    /// where it landed.
+    pub fn send(&self, record: OutgoingRecord<'_>) -> Result<PendingAppend, TxError> {
+        let headers = record
+            .headers
+            .iter()
+            .fold(OwnedHeaders::new(), |headers, (key, value)| {
+                headers.insert(Header {
+                    key,
+                    value: Some(*value),
+                })
+            });
+        let future_record = FutureRecord::to(record.topic)
+            .key(record.key)
+            .payload(record.payload)
+            .headers(headers);
+        self.producer
+            .send_result(future_record)
+            .map(PendingAppend)
+            // A record that could not even be enqueued leaves the transaction
+            // incomplete: abort it rather than commit a part.
+            .map_err(|(error, _record)| TxError {
+                kind: TxErrorKind::Abortable,
+                ..self.error("send", error)
+            })
+    }
+
+    /// Commits the open transaction, retrying retriable failures within the
+    /// transaction timeout. On an abortable error, call [`Self::abort`].
+    pub fn commit(&self) -> Result<(), TxError> {
+        self.retrying("commit_transaction", |p, t| p.commit_transaction(t))
+    }
+
+    /// Aborts the open transaction: none of its records will ever be read by a
+    /// `read_committed` consumer.
+    pub fn abort(&self) -> Result<(), TxError> {
+        self.retrying("abort_transaction", |p, t| p.abort_transaction(t))
+    }
+
+    /// Commits, or aborts when the commit failed abortably; returns the error
+    /// that ended the transaction.
+    pub fn commit_or_abort(&self) -> Result<(), TxError> {
+        match self.commit() {
+            Err(error) if error.kind == TxErrorKind::Abortable => {
+                tracing::warn!(%error, transactional_id = %self.transactional_id, "aborting transaction");
+                self.abort()?;
+                Err(error)
+            }
+            other => other,
+        }
+    }
+
+    fn retrying(
+        &self,
+        operation: &'static str,
+        call: impl Fn(&FutureProducer, Duration) -> Result<(), KafkaError>,
+    ) -> Result<(), TxError> {
+        let deadline = Instant::now() + TRANSACTION_TIMEOUT;
+        loop {
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            match call(&self.producer, remaining) {
+                Ok(()) => return Ok(()),
+                Err(error) => {
+                    let error = self.error(operation, error);
+                    if error.kind != TxErrorKind::Retriable || Instant::now() >= deadline {
+                        return Err(error);
+                    }
+                    tracing::debug!(%error, "retrying");
+                }
+            }
+        }
+    }
+
+    fn error(&self, operation: &'static str, error: KafkaError) -> TxError {
+        classify(operation, error, self.producer.client().fatal_error())
+    }
+}
+
+/// Sorts an error into librdkafka's three classes. A producer that has hit a
+/// fatal error is unusable whatever the failing call says.
+fn classify(
+    operation: &'static str,
+    source: KafkaError,
+    fatal: Option<(RDKafkaErrorCode, String)>,
+) -> TxError {
+    let (kind, code) = match (&source, fatal) {
+        (_, Some((code, _reason))) => (TxErrorKind::Fatal, Some(code)),
+        (KafkaError::Transaction(e), None) => {
+            let kind = if e.is_fatal() {
+                TxErrorKind::Fatal
+            } else if e.txn_requires_abort() {
+                TxErrorKind::Abortable
+            } else if e.is_retriable() {
+                TxErrorKind::Retriable
+            } else {
+                TxErrorKind::Abortable
+            };
+            (kind, Some(e.code()))
+        }
+        // commit_transaction flushes first; a flush that timed out may be retried.
+        (KafkaError::Flush(code), None) => (TxErrorKind::Retriable, Some(*code)),
+        (other, None) => (TxErrorKind::Abortable, other.rdkafka_error_code()),
+    };
+    TxError {
+        kind,
+        operation,
+        code,
+        source,
+    }
+}

@@ -1,0 +1,62 @@
+# Shared by the scripts: where things live and small helpers. Sourced, not run.
+
+REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+# Everything the scripts create (data, logs, pid files, caches) lives here.
+STATE_DIR=${KAFKA_ORDERS_STATE_DIR:-$REPO_ROOT/.local}
+LOG_DIR=$STATE_DIR/logs
+
+KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
+DATABASE_URL=${DATABASE_URL:-postgres://orders:orders@127.0.0.1:5432/orders}
+export KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP DATABASE_URL
+
+mkdir -p "$STATE_DIR" "$LOG_DIR"
+
+log() { printf '\033[1m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+# Prints the last lines of a log file, framed, for failures.
+show_log_tail() {
+  local file=$1 lines=${2:-60}
+  [ -f "$file" ] || return 0
+  printf -- '----- last %s lines of %s -----\n' "$lines" "$file" >&2
+  tail -n "$lines" "$file" >&2
+  printf -- '-----\n' >&2
+}
+
+# True when the process in the pid file is alive.
+pid_alive() {
+  local pidfile=$1
+  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+}
+
+# Stops the process in a pid file: SIGTERM, then SIGKILL after a bound.
+stop_pid() {
+  local pidfile=$1 name=$2 bound=${3:-30}
+  if ! pid_alive "$pidfile"; then rm -f "$pidfile"; return 0; fi
+  local pid; pid=$(cat "$pidfile")
+  log "stopping $name (pid $pid)"
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq $((bound * 10))); do
+    kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }
+    sleep 0.1
+  done
+  log "$name did not stop within ${bound}s; killing it"
+  kill -KILL "$pid" 2>/dev/null || true
+  rm -f "$pidfile"
+}
+
+# Installs Debian packages that are missing (apt-get update once per run).
+APT_UPDATED=
+apt_install() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
+  local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
+  log "installing ${missing[*]}"
+  if [ -z "$APT_UPDATED" ]; then $sudo apt-get update -qq >&2; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
+    || die "apt-get could not install ${missing[*]}"
+}

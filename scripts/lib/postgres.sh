@@ -1,0 +1,101 @@
+# PostgreSQL: one already listening, or a cluster of our own. Sourced by scripts/infra.
+
+PG_HOST=127.0.0.1
+PG_PORT=${PGPORT:-5432}
+PG_LINK=$STATE_DIR/postgres          # our cluster (a folder, or a link to one; see pg_cluster_dir)
+PG_EXTERNAL_MARK=$STATE_DIR/postgres.external
+PG_LOG=$LOG_DIR/postgres.log
+# The role and database the services use (DATABASE_URL's defaults).
+PG_APP_USER=orders PG_APP_PASSWORD=orders PG_APP_DB=orders
+
+pg_bin() {
+  local dir
+  dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$dir" ] && echo "$dir"
+}
+
+# Runs a command as the cluster's owner: PostgreSQL refuses to run as root.
+as_pg_owner() {
+  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# The data folder lives in the state folder when the `postgres` user can reach
+# it; a root-only checkout (say under a mode-700 temp folder) gets one under
+# /var/tmp instead, linked from the state folder so down and reset find it.
+pg_cluster_dir() {
+  if [ -L "$PG_LINK" ] || [ -d "$PG_LINK" ]; then echo "$PG_LINK"; return; fi
+  if [ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -x "$STATE_DIR" 2>/dev/null; then
+    mkdir -p "$PG_LINK"
+  else
+    local elsewhere
+    elsewhere=/var/tmp/kafka-orders-pg-$(printf '%s' "$STATE_DIR" | md5sum | cut -c1-12)
+    mkdir -p "$elsewhere"
+    ln -s "$elsewhere" "$PG_LINK"
+  fi
+  [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$(readlink -f "$PG_LINK")"
+  echo "$PG_LINK"
+}
+
+pg_ready() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 1 2>/dev/null; }
+
+# Creates the app's role (allowed to create test databases) and database.
+pg_ensure_app_db() {
+  local admin=("$@")
+  "${admin[@]}" -v ON_ERROR_STOP=1 -q <<SQL || die "could not create the '$PG_APP_USER' role and database"
+SELECT 'CREATE ROLE $PG_APP_USER LOGIN CREATEDB PASSWORD ''$PG_APP_PASSWORD'''
+ WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$PG_APP_USER') \gexec
+SELECT 'CREATE DATABASE $PG_APP_DB OWNER $PG_APP_USER'
+ WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$PG_APP_DB') \gexec
+SQL
+}
+
+pg_up() {
+  local bin; bin=$(pg_bin)
+  local data; data=$(pg_cluster_dir)/data
+  if pg_ready; then
+    if [ -f "$data/postmaster.pid" ]; then
+      log "PostgreSQL (ours) already running on $PG_HOST:$PG_PORT"
+    else
+      log "using the PostgreSQL already listening on $PG_HOST:$PG_PORT"
+      touch "$PG_EXTERNAL_MARK"
+      psql "$DATABASE_URL" -qtAc 'SELECT 1' >/dev/null 2>&1 \
+        || pg_ensure_app_db as_pg_owner psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres
+    fi
+    return
+  fi
+  rm -f "$PG_EXTERNAL_MARK"
+
+  if [ -z "$bin" ]; then apt_install postgresql; bin=$(pg_bin); fi
+  [ -n "$bin" ] || die "no PostgreSQL server binaries under /usr/lib/postgresql"
+  command -v psql >/dev/null || apt_install postgresql-client
+
+  if [ ! -f "$data/PG_VERSION" ]; then
+    log "initialising a PostgreSQL cluster in $data"
+    as_pg_owner "$bin/initdb" -D "$data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 \
+      >"$PG_LOG" 2>&1 || { show_log_tail "$PG_LOG"; die "initdb failed"; }
+  fi
+  touch "$PG_LOG"; [ "$(id -u)" -eq 0 ] && chown postgres "$PG_LOG"
+  log "starting PostgreSQL on $PG_HOST:$PG_PORT (log: $PG_LOG)"
+  # The socket goes into the data folder: /var/run/postgresql may not exist.
+  as_pg_owner "$bin/pg_ctl" start -D "$data" -l "$PG_LOG" -w -t 60 \
+    -o "-c listen_addresses=$PG_HOST -p $PG_PORT -c unix_socket_directories=$data -c max_connections=200" \
+    >/dev/null || { show_log_tail "$PG_LOG"; die "PostgreSQL did not start"; }
+  for _ in $(seq 100); do pg_ready && break; sleep 0.1; done
+  pg_ready || { show_log_tail "$PG_LOG"; die "PostgreSQL does not answer on $PG_HOST:$PG_PORT"; }
+  pg_ensure_app_db psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres
+  log "PostgreSQL ready"
+}
+
+pg_down() {
+  [ -f "$PG_EXTERNAL_MARK" ] && { log "PostgreSQL was not started by us; leaving it"; return; }
+  local data=$PG_LINK/data bin; bin=$(pg_bin)
+  [ -f "$data/postmaster.pid" ] || return 0
+  log "stopping PostgreSQL (pid $(head -n 1 "$data/postmaster.pid"))"
+  as_pg_owner "$bin/pg_ctl" stop -D "$data" -m fast -w -t 60 >/dev/null
+}
+
+pg_reset() {
+  pg_down
+  if [ -L "$PG_LINK" ]; then rm -rf "$(readlink -f "$PG_LINK")"; fi
+  rm -rf "$PG_LINK" "$PG_EXTERNAL_MARK"
+}
