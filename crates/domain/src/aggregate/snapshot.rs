@@ -1,0 +1,119 @@
+//! The shared validation rule: the "validate" step of the write path.
+//!
+//! Kafka has no conditional append, so every consumer folds a partition in log
+//! order and judges each command's batch with [`Snapshot::apply`]. The verdict
+//! depends only on the log, so every consumer reaches the same one.
+
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::{Aggregate, CommandBatch};
+
+/// How many accepted command ids a snapshot remembers to recognise a
+/// duplicate append (a writer retrying a command it already appended).
+pub const RECENT_COMMANDS: usize = 16;
+
+/// An aggregate's state with what the validation rule needs: its version and
+/// the ids of its latest accepted commands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot<S> {
+    /// The folded state.
+    pub state: S,
+    /// How many events were accepted: 0 before the first.
+    pub version: u64,
+    /// When the first accepted event occurred.
+    pub created_at: Option<DateTime<Utc>>,
+    /// When the last accepted event occurred.
+    pub updated_at: Option<DateTime<Utc>>,
+    recent_commands: VecDeque<Uuid>,
+}
+
+impl<S: Default> Default for Snapshot<S> {
+    fn default() -> Self {
+        Self {
+            state: S::default(),
+            version: 0,
+            created_at: None,
+            updated_at: None,
+            recent_commands: VecDeque::new(),
+        }
+    }
+}
+
+/// What the log made of one command's batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum Verdict {
+    /// The events are facts now, with these versions.
+    Accepted {
+        /// Version of the first event.
+        first_version: u64,
+        /// Version of the last event.
+        last_version: u64,
+    },
+    /// Another command got there first: the batch was decided on a stale state.
+    Conflict {
+        /// The first version the batch needed to carry.
+        expected_version: u64,
+        /// The first version it carried.
+        found_version: u64,
+    },
+    /// This command was accepted before; the repeat changes nothing.
+    Duplicate,
+}
+
+impl<S> Snapshot<S> {
+    /// The rule: a batch is accepted, all or none, only if its first version
+    /// is exactly one above the snapshot's; a command already accepted is a
+    /// duplicate. Duplicates are checked first, since a retried command
+    /// carries versions decided on a newer state.
+    pub fn judge<E>(&self, batch: &CommandBatch<E>) -> Verdict {
+        if self.recent_commands.contains(&batch.command_id()) {
+            return Verdict::Duplicate;
+        }
+        let expected_version = self.version + 1;
+        if batch.first_version() == expected_version {
+            Verdict::Accepted {
+                first_version: batch.first_version(),
+                last_version: batch.last_version(),
+            }
+        } else {
+            Verdict::Conflict {
+                expected_version,
+                found_version: batch.first_version(),
+            }
+        }
+    }
+
+    /// The ids of the latest accepted commands, oldest first.
+    pub fn recent_commands(&self) -> impl Iterator<Item = &Uuid> {
+        self.recent_commands.iter()
+    }
+}
+
+impl<S: Clone> Snapshot<S> {
+    /// Judges a batch and, if it is accepted, folds its events in. A conflict
+    /// or a duplicate returns the snapshot unchanged.
+    pub fn apply<A: Aggregate<State = S>>(
+        mut self,
+        batch: &CommandBatch<A::Event>,
+    ) -> (Self, Verdict) {
+        let verdict = self.judge(batch);
+        if let Verdict::Accepted { last_version, .. } = verdict {
+            for envelope in batch.envelopes() {
+                self.state = A::evolve(self.state, &envelope.event);
+                self.created_at.get_or_insert(envelope.occurred_at);
+                self.updated_at = Some(envelope.occurred_at);
+            }
+            self.version = last_version;
+            if self.recent_commands.len() == RECENT_COMMANDS {
+                self.recent_commands.pop_front();
+            }
+            self.recent_commands.push_back(batch.command_id());
+        }
+        (self, verdict)
+    }
+}
