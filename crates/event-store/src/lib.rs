@@ -1,20 +1,31 @@
-//! Kafka machinery for event-sourced aggregates, generic over the aggregate.
+//! Kafka and RocksDB machinery for event-sourced aggregates, generic over the
+//! aggregate (`domain::aggregate::Aggregate`).
 //!
 //! Layout:
 //! - [`config`]: connection settings shared by every client of a process.
 //! - [`topics`]: the topics an aggregate needs, created and checked at start-up.
+//! - [`partitioner`]: which partition a key lands in (Kafka's murmur2).
 //! - [`transaction`]: a transactional producer with librdkafka's error rules.
+//! - [`store`]: the per-partition RocksDB state store, the registry of owned
+//!   partitions, restoring from the changelog.
+//! - [`processor`]: the exactly-once fold of an events topic into the stores,
+//!   the changelog and the changes topic.
 //! - [`reader`]: reads a topic's committed records up to its current end.
 //!
-//! Only this crate knows rdkafka's API; services see the types defined here.
+//! Only this crate knows rdkafka's and RocksDB's APIs; services see the types
+//! defined here.
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod partitioner;
+pub mod processor;
 pub mod reader;
+pub mod store;
 pub mod topics;
 pub mod transaction;
 
 pub use config::KafkaConfig;
+pub use partitioner::partition_for_key;
 pub use reader::{CommittedRecord, ReadError, read_committed_to_end};
 pub use topics::{StreamTopics, TopicError, TopicSpec, ensure_topics};
 pub use transaction::{

@@ -13,6 +13,7 @@ use rdkafka::message::Headers;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::KafkaConfig;
+use crate::store::QuietEof;
 
 /// One record as a `read_committed` consumer sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,14 +63,15 @@ pub async fn read_committed_to_end(
         topic: topic.to_owned(),
         source,
     };
-    let consumer: StreamConsumer = config
+    let consumer: StreamConsumer<QuietEof> = config
         .client_config()
         // No offsets are ever committed under this group: it only satisfies the client.
         .set("group.id", format!("{}-reader", config.client_id))
         .set("enable.auto.commit", "false")
         .set("isolation.level", "read_committed")
         .set("enable.partition.eof", "true")
-        .create()
+        .set("fetch.wait.max.ms", "10")
+        .create_with_context(QuietEof)
         .map_err(kafka)?;
 
     let metadata = consumer

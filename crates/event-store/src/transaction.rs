@@ -8,9 +8,11 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
+use rdkafka::TopicPartitionList;
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
@@ -90,6 +92,18 @@ pub struct Appended {
 /// [`TransactionalProducer::commit`] makes the record visible to readers.
 pub struct PendingAppend(DeliveryFuture);
 
+impl PendingAppend {
+    /// The result if it is already known, without waiting: after a successful
+    /// [`TransactionalProducer::commit`] it always is (a commit flushes every
+    /// record and serves its delivery report first).
+    pub fn completed(mut self) -> Option<Result<Appended, KafkaError>> {
+        match Pin::new(&mut self).poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(result) => Some(result),
+            Poll::Pending => None,
+        }
+    }
+}
+
 impl Future for PendingAppend {
     type Output = Result<Appended, KafkaError>;
 
@@ -131,6 +145,8 @@ impl TransactionalProducer {
                 MESSAGE_TIMEOUT.as_millis().to_string(),
             )
             .set("linger.ms", "2")
+            // Java's default partitioner, so `partition_for_key` agrees with it.
+            .set("partitioner", "murmur2_random")
             .set("compression.type", "lz4")
             .create()
             .map_err(|e| classify("create producer", e, None))?;
@@ -179,6 +195,18 @@ impl TransactionalProducer {
                 kind: TxErrorKind::Abortable,
                 ..self.error("send", error)
             })
+    }
+
+    /// Adds consumed offsets to the open transaction, fenced by the consumer
+    /// group's generation (a zombie from before a rebalance cannot commit).
+    pub(crate) fn send_offsets(
+        &self,
+        offsets: &TopicPartitionList,
+        group: &ConsumerGroupMetadata,
+    ) -> Result<(), TxError> {
+        self.retrying("send_offsets_to_transaction", |p, t| {
+            p.send_offsets_to_transaction(offsets, group, t)
+        })
     }
 
     /// Commits the open transaction, retrying retriable failures within the

@@ -1,7 +1,17 @@
-//! The projector: folds `orders.events` into the state store and the read model.
+//! The projector: folds `orders.events` into the RocksDB state store (with its
+//! changelog and the `orders.changes` topic, exactly-once) and serves the state.
 //!
 //! Layout:
+//! - [`config`]: flags with environment fallbacks.
+//! - [`app`]: start-up (topics, stores, HTTP) and orderly shutdown.
+//! - [`http`]: the state API: orders, command outcomes, partitions, health, metrics.
 //! - [`read_model`]: the PostgreSQL read model's schema (sqlx migrations).
 #![deny(missing_docs)]
 
+pub mod app;
+pub mod config;
+pub mod http;
 pub mod read_model;
+
+pub use app::Application;
+pub use config::Config;

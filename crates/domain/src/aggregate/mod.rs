@@ -19,15 +19,23 @@ pub use snapshot::{RECENT_COMMANDS, Snapshot, Verdict};
 /// `decide` holds every rule; `evolve` only records facts, so it is total.
 /// Neither does I/O or reads the clock: ids and times arrive in commands and
 /// envelopes from the application layer.
-pub trait Aggregate {
+pub trait Aggregate: 'static {
     /// Names the aggregate type on the wire (`"order"`).
     const TYPE: &'static str;
-    /// Everything `decide` needs to know; `Default` is the state before any event.
-    type State: Clone + Default + PartialEq + std::fmt::Debug;
+    /// Everything `decide` needs to know; `Default` is the state before any
+    /// event. Serializable: stores and changelogs keep it.
+    type State: Clone
+        + Default
+        + PartialEq
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + serde::Serialize
+        + serde::de::DeserializeOwned;
     /// An intention, which may be refused.
     type Command;
     /// A fact, named in the past tense.
-    type Event: EventPayload + Clone + PartialEq + std::fmt::Debug;
+    type Event: EventPayload + Clone + PartialEq + std::fmt::Debug + Send + Sync;
     /// Why a command was refused, in words a user can act on.
     type Error: std::error::Error;
 

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{Aggregate, CommandBatch};
+use super::{Aggregate, CommandBatch, Envelope};
 
 /// How many accepted command ids a snapshot remembers to recognise a
 /// duplicate append (a writer retrying a command it already appended).
@@ -97,9 +97,16 @@ impl<S> Snapshot<S> {
 impl<S: Clone> Snapshot<S> {
     /// Judges a batch and, if it is accepted, folds its events in. A conflict
     /// or a duplicate returns the snapshot unchanged.
-    pub fn apply<A: Aggregate<State = S>>(
+    pub fn apply<A: Aggregate<State = S>>(self, batch: &CommandBatch<A::Event>) -> (Self, Verdict) {
+        self.apply_observing::<A>(batch, |_, _| {})
+    }
+
+    /// [`Self::apply`], calling `on_event` with each accepted event and the
+    /// state right after it (what a log of accepted facts records).
+    pub fn apply_observing<A: Aggregate<State = S>>(
         mut self,
         batch: &CommandBatch<A::Event>,
+        mut on_event: impl FnMut(&Envelope<A::Event>, &S),
     ) -> (Self, Verdict) {
         let verdict = self.judge(batch);
         if let Verdict::Accepted { last_version, .. } = verdict {
@@ -107,6 +114,7 @@ impl<S: Clone> Snapshot<S> {
                 self.state = A::evolve(self.state, &envelope.event);
                 self.created_at.get_or_insert(envelope.occurred_at);
                 self.updated_at = Some(envelope.occurred_at);
+                on_event(envelope, &self.state);
             }
             self.version = last_version;
             if self.recent_commands.len() == RECENT_COMMANDS {

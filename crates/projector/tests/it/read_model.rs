@@ -1,8 +1,6 @@
-//! The read model's schema against a live PostgreSQL (`scripts/infra up` starts one).
+//! The read model's schema.
 
-mod support;
-
-use support::TestDatabase;
+use crate::support::database::TestDatabase;
 
 #[tokio::test]
 async fn migrations_apply_to_an_empty_database_and_again_as_a_no_op() -> anyhow::Result<()> {

@@ -1,0 +1,497 @@
+//! The transactional core of the processor: folds records into per-partition
+//! in-flight state, and commits that state's outputs with the consumed
+//! offsets in one Kafka transaction.
+//!
+//! Nothing reaches RocksDB before Kafka has committed: in-flight snapshots
+//! live in memory, and are written (atomically with the new positions) only
+//! after `commit_transaction` succeeded. An abort, a fenced producer or a lost
+//! partition drops them and rewinds the consumer to the committed offsets, so
+//! the local store can never keep an aborted write.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use domain::aggregate::{
+    Aggregate, CommandBatch, DecodeError, Envelope, EventPayload, Snapshot, Verdict,
+};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
+use rdkafka::message::BorrowedMessage;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use uuid::Uuid;
+
+use super::{CommandOutcome, ProcessorConfig, ProcessorError};
+use crate::store::{
+    CommittedWrites, PartitionHandle, PartitionStatus, PartitionStore, Positions, Registry,
+    RestoreError, restore_partition,
+};
+use crate::transaction::{OutgoingRecord, TransactionalProducer, TxError, TxErrorKind};
+
+/// One owned partition's in-flight state.
+struct Task<S> {
+    handle: Arc<PartitionHandle>,
+    /// The next input offset whose effects are committed.
+    committed: Positions,
+    /// The next input offset after the records folded in the open transaction.
+    position: i64,
+    /// Snapshots changed in the open transaction, by aggregate id.
+    pending: HashMap<Uuid, Snapshot<S>>,
+    /// Outcomes of the commands folded in the open transaction.
+    outcomes: Vec<(Uuid, Vec<u8>)>,
+    stopped: bool,
+}
+
+/// The processor's state, behind the consumer context's lock.
+pub(crate) struct Fold<A: Aggregate> {
+    config: Arc<ProcessorConfig>,
+    producer: TransactionalProducer,
+    registry: Arc<Registry>,
+    tasks: BTreeMap<i32, Task<A::State>>,
+    in_transaction: bool,
+    /// An error raised inside a rebalance callback, for the poll loop to return.
+    pub(crate) failure: Option<ProcessorError>,
+}
+
+impl<A: Aggregate> Fold<A> {
+    pub(crate) fn new(
+        config: Arc<ProcessorConfig>,
+        producer: TransactionalProducer,
+        registry: Arc<Registry>,
+    ) -> Self {
+        Self {
+            config,
+            producer,
+            registry,
+            tasks: BTreeMap::new(),
+            in_transaction: false,
+            failure: None,
+        }
+    }
+
+    fn begin(&mut self) -> Result<(), ProcessorError> {
+        if !self.in_transaction {
+            self.producer.begin()?;
+            self.in_transaction = true;
+        }
+        Ok(())
+    }
+
+    /// Folds one record of the events topic into the open transaction.
+    pub(crate) fn fold_record<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        message: &BorrowedMessage<'_>,
+    ) -> Result<(), ProcessorError> {
+        let (partition, offset) = (message.partition(), message.offset());
+        let Some(task) = self.tasks.get(&partition) else {
+            return Ok(());
+        };
+        // Records from before a rewind's seek may still arrive once.
+        if task.stopped || offset < task.position {
+            return Ok(());
+        }
+        let span = tracing::debug_span!("fold", partition, offset);
+        let _entered = span.enter();
+        let key = message.key().unwrap_or_default();
+        let payload = message.payload().unwrap_or_default();
+        match decode::<A>(key, payload) {
+            Ok(batch) => self.fold_batch(partition, offset, key, &batch)?,
+            Err(error) if error.needs_newer_code() => {
+                self.stop_partition(consumer, partition, offset, &error);
+                return Ok(());
+            }
+            Err(error) => {
+                self.begin()?;
+                let reason = error.to_string();
+                tracing::warn!(%reason, "poison record sent to the dead-letter topic");
+                let (source_partition, source_offset) = (partition.to_string(), offset.to_string());
+                self.producer.send(OutgoingRecord {
+                    topic: &self.config.topics.events_dlq,
+                    key,
+                    payload,
+                    headers: &[
+                        ("dlq.reason", reason.as_bytes()),
+                        ("dlq.topic", self.config.topics.events.as_bytes()),
+                        ("dlq.partition", source_partition.as_bytes()),
+                        ("dlq.offset", source_offset.as_bytes()),
+                    ],
+                })?;
+                self.registry
+                    .metrics
+                    .dead_lettered
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        if let Some(task) = self.tasks.get_mut(&partition) {
+            task.position = offset + 1;
+        }
+        self.registry
+            .metrics
+            .records
+            .fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn fold_batch(
+        &mut self,
+        partition: i32,
+        offset: i64,
+        key: &[u8],
+        batch: &CommandBatch<A::Event>,
+    ) -> Result<(), ProcessorError> {
+        self.begin()?;
+        let Some(task) = self.tasks.get_mut(&partition) else {
+            return Ok(());
+        };
+        let id = batch.aggregate_id();
+        let snapshot = match task.pending.remove(&id) {
+            Some(snapshot) => snapshot,
+            None => load_snapshot(&task.handle.store, &id)?,
+        };
+        let mut changes = Vec::new();
+        let (next, verdict) = snapshot.apply_observing::<A>(batch, |envelope, state| {
+            changes.push((
+                envelope.event.event_type(),
+                encode_change(A::TYPE, envelope, state),
+            ));
+        });
+        task.pending.insert(id, next);
+        let outcome = CommandOutcome {
+            aggregate_id: id,
+            partition,
+            offset,
+            verdict,
+        };
+        task.outcomes
+            .push((batch.command_id(), serde_json::to_vec(&outcome)?));
+        tracing::debug!(aggregate_id = %id, command_id = %batch.command_id(), ?verdict, "judged");
+
+        for (event_type, change) in &changes {
+            self.producer.send(OutgoingRecord {
+                topic: &self.config.topics.changes,
+                key,
+                payload: change
+                    .as_ref()
+                    .map_err(|e| ProcessorError::Encode(e.to_string()))?,
+                headers: &[("event_type", event_type.as_bytes())],
+            })?;
+        }
+        let metrics = &self.registry.metrics;
+        match verdict {
+            Verdict::Accepted { .. } => {
+                metrics.accepted.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .events
+                    .fetch_add(changes.len() as u64, Ordering::Relaxed);
+            }
+            Verdict::Conflict { .. } => _ = metrics.conflicts.fetch_add(1, Ordering::Relaxed),
+            Verdict::Duplicate => _ = metrics.duplicates.fetch_add(1, Ordering::Relaxed),
+        }
+        Ok(())
+    }
+
+    /// A record only newer code can read: skipping it would corrupt state, so
+    /// the partition halts here (the others go on) until the code is upgraded.
+    fn stop_partition<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partition: i32,
+        offset: i64,
+        error: &DecodeError,
+    ) {
+        let reason = format!("offset {offset}: {error}");
+        tracing::error!(partition, %reason, "partition stopped: upgrade the code to continue");
+        let mut paused = TopicPartitionList::new();
+        paused.add_partition(&self.config.topics.events, partition);
+        if let Err(error) = consumer.pause(&paused) {
+            tracing::warn!(partition, %error, "could not pause the stopped partition");
+        }
+        if let Some(task) = self.tasks.get_mut(&partition) {
+            task.stopped = true;
+            task.handle.set_status(PartitionStatus::Stopped { reason });
+        }
+    }
+
+    /// Commits the open transaction: changelog records, consumed offsets, and
+    /// then (only then) the local stores.
+    pub(crate) fn commit<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+    ) -> Result<(), ProcessorError> {
+        if !self.in_transaction {
+            return Ok(());
+        }
+        let mut offsets = TopicPartitionList::new();
+        let mut writes = BTreeMap::new();
+        let mut changelog_sends = BTreeMap::new();
+        for (&partition, task) in &mut self.tasks {
+            if task.position == task.committed.input && task.pending.is_empty() {
+                continue;
+            }
+            offsets.add_partition_offset(
+                &self.config.topics.events,
+                partition,
+                Offset::Offset(task.position),
+            )?;
+            // One changelog record per aggregate per transaction, however
+            // many commands changed it.
+            let mut snapshots = Vec::with_capacity(task.pending.len());
+            let mut last_send = None;
+            for (id, snapshot) in task.pending.drain() {
+                let bytes = serde_json::to_vec(&snapshot)?;
+                let key = id.hyphenated().to_string();
+                last_send = Some(self.producer.send(OutgoingRecord {
+                    topic: &self.config.topics.changelog,
+                    key: key.as_bytes(),
+                    payload: &bytes,
+                    headers: &[],
+                })?);
+                snapshots.push((id, bytes));
+            }
+            changelog_sends.insert(partition, last_send);
+            writes.insert(
+                partition,
+                CommittedWrites {
+                    snapshots,
+                    outcomes: std::mem::take(&mut task.outcomes),
+                    positions: Positions {
+                        input: task.position,
+                        changelog: task.committed.changelog,
+                    },
+                },
+            );
+        }
+        let group = consumer
+            .group_metadata()
+            .ok_or(ProcessorError::NoGroupMetadata)?;
+        let committed = self
+            .producer
+            .send_offsets(&offsets, &group)
+            .and_then(|()| self.producer.commit());
+        self.in_transaction = false;
+        if let Err(error) = committed {
+            return self.recover(consumer, error);
+        }
+        let commits = self
+            .registry
+            .metrics
+            .commits
+            .fetch_add(1, Ordering::Relaxed)
+            + 1;
+        if self.config.crash_after_commits == Some(commits) {
+            tracing::warn!(
+                commits,
+                "fault injection: aborting between the Kafka commit and the store writes"
+            );
+            std::process::abort();
+        }
+
+        for (partition, mut write) in writes {
+            let Some(task) = self.tasks.get_mut(&partition) else {
+                continue;
+            };
+            if let Some(Some(send)) = changelog_sends.remove(&partition) {
+                // Delivered by now: a commit flushes every record first. If the
+                // report were somehow missing, keeping the older position only
+                // makes a restart re-read a little more of the changelog.
+                if let Some(Ok(appended)) = send.completed() {
+                    write.positions.changelog = appended.offset + 1;
+                }
+            }
+            let positions = write.positions;
+            task.handle.store.apply(write)?;
+            task.committed = positions;
+            task.handle.set_committed(positions.input);
+        }
+        Ok(())
+    }
+
+    /// After a failed transaction: abort it (or replace a fatally failed
+    /// producer), forget what it folded, and re-read from the committed offsets.
+    fn recover<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        error: TxError,
+    ) -> Result<(), ProcessorError> {
+        self.registry.metrics.aborts.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%error, "transaction failed; rewinding to the committed offsets");
+        let aborted = match error.kind {
+            TxErrorKind::Fatal => Err(error),
+            _ => self.producer.abort(),
+        };
+        if let Err(error) = aborted {
+            tracing::warn!(%error, "replacing the producer");
+            self.producer =
+                TransactionalProducer::new(&self.config.kafka, self.producer.transactional_id())?;
+        }
+        for (&partition, task) in &mut self.tasks {
+            task.pending.clear();
+            task.outcomes.clear();
+            task.position = task.committed.input;
+            consumer.seek(
+                &self.config.topics.events,
+                partition,
+                Offset::Offset(task.committed.input),
+                Duration::from_secs(10),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Takes over newly assigned partitions: opens each store and brings it
+    /// up to what Kafka committed before folding anything.
+    pub(crate) fn adopt<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partitions: &[i32],
+    ) -> Result<(), ProcessorError> {
+        let mut wanted = TopicPartitionList::new();
+        for &partition in partitions {
+            wanted.add_partition(&self.config.topics.events, partition);
+        }
+        let committed = consumer.committed_offsets(wanted, Duration::from_secs(30))?;
+        for &partition in partitions {
+            let input = match committed
+                .find_partition(&self.config.topics.events, partition)
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(offset)) => offset,
+                _ => 0,
+            };
+            let store = self.open_restored(partition, input)?;
+            let positions = store.positions()?;
+            let handle = Arc::new(PartitionHandle::new(partition, store, input));
+            self.registry.insert(handle.clone());
+            self.tasks.insert(
+                partition,
+                Task {
+                    handle,
+                    committed: positions,
+                    position: input,
+                    pending: HashMap::new(),
+                    outcomes: Vec::new(),
+                    stopped: false,
+                },
+            );
+            tracing::info!(partition, input, "partition assigned");
+        }
+        Ok(())
+    }
+
+    fn open_restored(&self, partition: i32, input: i64) -> Result<PartitionStore, ProcessorError> {
+        let path = self
+            .config
+            .state_dir
+            .join(format!("{}-{partition}", self.config.topics.events));
+        let store = PartitionStore::open(&path, &self.config.store_options)?;
+        match restore_partition(
+            &self.config.kafka,
+            &self.config.topics.changelog,
+            partition,
+            &store,
+            input,
+        ) {
+            Ok(_) => Ok(store),
+            Err(RestoreError::StoreAhead { store: at, end }) => {
+                tracing::warn!(
+                    partition,
+                    at,
+                    end,
+                    "local store is from another history; rebuilding it"
+                );
+                drop(store);
+                PartitionStore::destroy(&path, &self.config.store_options)?;
+                let store = PartitionStore::open(&path, &self.config.store_options)?;
+                restore_partition(
+                    &self.config.kafka,
+                    &self.config.topics.changelog,
+                    partition,
+                    &store,
+                    input,
+                )?;
+                Ok(store)
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    /// Gives up partitions; their in-flight work must be committed or aborted first.
+    pub(crate) fn release(&mut self, partitions: &[i32]) {
+        for partition in partitions {
+            self.tasks.remove(partition);
+            self.registry.remove(*partition);
+            tracing::info!(partition, "partition released");
+        }
+    }
+
+    /// Partitions lost without a clean revoke: their open transaction must not commit.
+    pub(crate) fn abort_lost(&mut self, partitions: &[i32]) {
+        if self.in_transaction {
+            self.in_transaction = false;
+            if let Err(error) = self.producer.abort() {
+                tracing::warn!(%error, "abort after losing partitions failed");
+            }
+        }
+        for task in self.tasks.values_mut() {
+            task.pending.clear();
+            task.outcomes.clear();
+            task.position = task.committed.input;
+        }
+        self.release(partitions);
+    }
+
+    /// The owned partitions.
+    pub(crate) fn owned(&self) -> Vec<i32> {
+        self.tasks.keys().copied().collect()
+    }
+}
+
+/// Decodes a record and checks that its key is the aggregate's id (the key
+/// decides the partition, and so which consumer folds it).
+fn decode<A: Aggregate>(key: &[u8], payload: &[u8]) -> Result<CommandBatch<A::Event>, DecodeError> {
+    let batch = CommandBatch::decode(payload, A::TYPE)?;
+    let mut expected = Uuid::encode_buffer();
+    if key
+        != batch
+            .aggregate_id()
+            .hyphenated()
+            .encode_lower(&mut expected)
+            .as_bytes()
+    {
+        return Err(DecodeError::Malformed(format!(
+            "the record key is not the aggregate id {}",
+            batch.aggregate_id()
+        )));
+    }
+    Ok(batch)
+}
+
+fn load_snapshot<S: serde::de::DeserializeOwned + Default>(
+    store: &PartitionStore,
+    id: &Uuid,
+) -> Result<Snapshot<S>, ProcessorError> {
+    Ok(match store.snapshot(id)? {
+        Some(bytes) => serde_json::from_slice(&bytes)?,
+        None => Snapshot::default(),
+    })
+}
+
+/// A record of the changes topic: the accepted event and the state after it.
+fn encode_change<E: EventPayload, S: serde::Serialize>(
+    aggregate_type: &str,
+    envelope: &Envelope<E>,
+    state: &S,
+) -> Result<Vec<u8>, serde_json::Error> {
+    // Spliced, not re-serialized: the envelope's bytes stay exactly the wire format.
+    let event = envelope.encode(aggregate_type);
+    let state = serde_json::to_vec(state)?;
+    Ok([
+        b"{\"event\":".as_slice(),
+        &event,
+        b",\"state\":",
+        &state,
+        b"}",
+    ]
+    .concat())
+}

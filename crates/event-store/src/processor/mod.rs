@@ -1,0 +1,224 @@
+//! The exactly-once processor: consumes an aggregate's events topic in a
+//! consumer group, judges every command batch with the shared validation rule,
+//! and commits per interval one Kafka transaction with the changelog, the
+//! accepted changes and the consumed offsets; then the local stores.
+//!
+//! Everything here runs on one dedicated thread (librdkafka's transaction and
+//! poll calls block). Rebalance callbacks run inside `poll` on that thread:
+//! a revoke commits the open transaction, a lost assignment aborts it, an
+//! assignment restores the stores before folding.
+
+mod fold;
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use domain::aggregate::{Aggregate, Verdict};
+use rdkafka::TopicPartitionList;
+use rdkafka::client::ClientContext;
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
+use rdkafka::statistics::Statistics;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::store::{Registry, RestoreError, StoreError, StoreOptions};
+use crate::transaction::{TransactionalProducer, TxError};
+use crate::{KafkaConfig, StreamTopics};
+use fold::Fold;
+
+/// What a command came to, as the processor recorded it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommandOutcome {
+    /// The aggregate it was for.
+    pub aggregate_id: Uuid,
+    /// The events topic partition it was read from.
+    pub partition: i32,
+    /// Its offset there.
+    pub offset: i64,
+    /// The verdict of the validation rule.
+    pub verdict: Verdict,
+}
+
+/// How the processor runs.
+#[derive(Clone)]
+pub struct ProcessorConfig {
+    /// The brokers.
+    pub kafka: KafkaConfig,
+    /// The aggregate's topics.
+    pub topics: StreamTopics,
+    /// The consumer group; also the prefix of the transactional id.
+    pub group_id: String,
+    /// Stable per instance: its static group membership and transactional id.
+    pub instance_id: String,
+    /// Where the partition stores live.
+    pub state_dir: PathBuf,
+    /// How long a transaction gathers records before it commits.
+    pub commit_interval: Duration,
+    /// RocksDB settings.
+    pub store_options: StoreOptions,
+    /// Fault injection for tests: abort the process right after this many
+    /// Kafka commits, before the stores are written (the narrowest window a
+    /// `kill -9` can hit). `None` in production.
+    pub crash_after_commits: Option<u64>,
+}
+
+/// Why the processor stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorError {
+    /// A transaction call failed beyond recovery.
+    #[error(transparent)]
+    Transaction(#[from] TxError),
+    /// The consumer failed.
+    #[error("Kafka consumer: {0}")]
+    Kafka(#[from] KafkaError),
+    /// The local store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Restoring a store failed.
+    #[error(transparent)]
+    Restore(#[from] RestoreError),
+    /// A snapshot or outcome could not be (de)serialized.
+    #[error("encoding: {0}")]
+    Encode(String),
+    /// The consumer is not in a group yet, so offsets cannot be committed.
+    #[error("no consumer group metadata: offsets cannot be committed")]
+    NoGroupMetadata,
+}
+
+impl From<serde_json::Error> for ProcessorError {
+    fn from(error: serde_json::Error) -> Self {
+        ProcessorError::Encode(error.to_string())
+    }
+}
+
+/// The consumer's context: owns the fold, so rebalance callbacks can commit,
+/// abort and restore on the consumer thread at the right moment.
+struct FoldContext<A: Aggregate> {
+    fold: Mutex<Fold<A>>,
+    registry: Arc<Registry>,
+    events_topic: String,
+}
+
+impl<A: Aggregate> FoldContext<A> {
+    fn lock(&self) -> MutexGuard<'_, Fold<A>> {
+        // A panic while holding the lock poisons it; the state it guards is
+        // still the fold's, which recovers through its own error handling.
+        self.fold
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl<A: Aggregate> ClientContext for FoldContext<A> {
+    fn stats(&self, statistics: Statistics) {
+        let Some(topic) = statistics.topics.get(&self.events_topic) else {
+            return;
+        };
+        for handle in self.registry.owned() {
+            if let Some(partition) = topic.partitions.get(&handle.partition) {
+                // The last stable offset: the end a read_committed consumer can reach.
+                if partition.ls_offset >= 0 {
+                    handle.set_high_watermark(partition.ls_offset);
+                }
+            }
+        }
+    }
+}
+
+fn partitions(list: &TopicPartitionList) -> Vec<i32> {
+    list.elements().iter().map(|e| e.partition()).collect()
+}
+
+impl<A: Aggregate> ConsumerContext for FoldContext<A> {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(revoked) = rebalance else {
+            return;
+        };
+        let mut fold = self.lock();
+        if consumer.assignment_lost() {
+            tracing::warn!("assignment lost: aborting the open transaction");
+            fold.abort_lost(&partitions(revoked));
+            self.registry.set_joined(false);
+            return;
+        }
+        if let Err(error) = fold.commit(consumer) {
+            fold.failure.get_or_insert(error);
+        }
+        fold.release(&partitions(revoked));
+        self.registry.set_joined(false);
+    }
+
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(assigned) = rebalance else {
+            return;
+        };
+        let mut fold = self.lock();
+        let owned = fold.owned();
+        let new: Vec<i32> = partitions(assigned)
+            .into_iter()
+            .filter(|p| !owned.contains(p))
+            .collect();
+        if let Err(error) = fold.adopt(consumer, &new) {
+            fold.failure.get_or_insert(error);
+        }
+        self.registry.set_joined(true);
+    }
+}
+
+/// Runs the processor until `stop` is set or it fails; blocks the calling
+/// thread. On stop it commits what it folded before returning.
+pub fn run<A: Aggregate>(
+    config: ProcessorConfig,
+    registry: Arc<Registry>,
+    stop: Arc<AtomicBool>,
+) -> Result<(), ProcessorError> {
+    let config = Arc::new(config);
+    let transactional_id = format!("{}-{}", config.group_id, config.instance_id);
+    let producer = TransactionalProducer::new(&config.kafka, &transactional_id)?;
+    let context = FoldContext::<A> {
+        fold: Mutex::new(Fold::new(config.clone(), producer, registry.clone())),
+        registry,
+        events_topic: config.topics.events.clone(),
+    };
+    let consumer: BaseConsumer<FoldContext<A>> = config
+        .kafka
+        .client_config()
+        .set("group.id", &config.group_id)
+        // Static membership: a restarted instance takes its partitions back
+        // at once instead of waiting for the session to time out.
+        .set("group.instance.id", &config.instance_id)
+        .set("session.timeout.ms", "10000")
+        .set("enable.auto.commit", "false")
+        .set("auto.offset.reset", "earliest")
+        .set("isolation.level", "read_committed")
+        .set("partition.assignment.strategy", "range")
+        .set("queued.max.messages.kbytes", "16384")
+        .set("statistics.interval.ms", "1000")
+        .create_with_context(context)?;
+    consumer.subscribe(&[&config.topics.events])?;
+    tracing::info!(group = %config.group_id, instance = %config.instance_id, "processor started");
+
+    let mut next_commit = Instant::now() + config.commit_interval;
+    while !stop.load(Ordering::Relaxed) {
+        let message = consumer.poll(next_commit.saturating_duration_since(Instant::now()));
+        let mut fold = consumer.context().lock();
+        match message {
+            Some(Ok(message)) => fold.fold_record(&consumer, &message)?,
+            Some(Err(error)) => tracing::warn!(%error, "consumer error"),
+            None => {}
+        }
+        if Instant::now() >= next_commit {
+            fold.commit(&consumer)?;
+            next_commit = Instant::now() + config.commit_interval;
+        }
+        if let Some(error) = fold.failure.take() {
+            return Err(error);
+        }
+    }
+    consumer.context().lock().commit(&consumer)?;
+    tracing::info!("processor stopped after committing its work");
+    Ok(())
+}

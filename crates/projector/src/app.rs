@@ -1,0 +1,108 @@
+//! Start-up and shutdown: topics checked, the processor on its own thread,
+//! the HTTP API on the runtime.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+
+use anyhow::Context;
+use domain::order::OrderAggregate;
+use event_store::processor::{self, ProcessorConfig};
+use event_store::store::{Registry, StoreOptions};
+use event_store::{KafkaConfig, StreamTopics, ensure_topics};
+use tokio::net::TcpListener;
+
+use crate::Config;
+use crate::http::{self, AppState};
+
+/// A started projector.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    processor: JoinHandle<Result<(), processor::ProcessorError>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Application {
+    /// Checks the topics, binds the HTTP port and starts the processor.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let kafka = KafkaConfig::new(&config.kafka_bootstrap_servers, &config.instance_id);
+        let topics = StreamTopics::new(&config.topic_prefix);
+        ensure_topics(&kafka, &topics.specs(config.partitions))
+            .await
+            .context("checking the topics")?;
+        let listener = TcpListener::bind(config.http_addr).await.with_context(|| {
+            format!(
+                "binding the HTTP address {} (--http-addr)",
+                config.http_addr
+            )
+        })?;
+
+        let registry = Arc::new(Registry::new());
+        registry.set_partition_count(config.partitions);
+        let stop = Arc::new(AtomicBool::new(false));
+        let processor_config = ProcessorConfig {
+            kafka,
+            topics: topics.clone(),
+            group_id: config.group_id.clone(),
+            instance_id: config.instance_id.clone(),
+            state_dir: config.state_dir(),
+            commit_interval: config.commit_interval(),
+            store_options: StoreOptions::new(config.cache_mib << 20),
+            crash_after_commits: config.crash_after_commits,
+        };
+        let processor = std::thread::Builder::new()
+            .name("processor".into())
+            .spawn({
+                let (registry, stop) = (registry.clone(), stop.clone());
+                move || processor::run::<OrderAggregate>(processor_config, registry, stop)
+            })
+            .context("starting the processor thread")?;
+        let state = AppState::new(registry, topics, config.instance_id.clone());
+        Ok(Self {
+            listener,
+            state,
+            processor,
+            stop,
+        })
+    }
+
+    /// Where the HTTP API listens (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes or the processor fails; then stops
+    /// the processor, which commits what it folded.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let Self {
+            listener,
+            state,
+            processor,
+            stop,
+        } = self;
+        let processor_done = state.processor_done.clone();
+        let processor = tokio::task::spawn_blocking(move || {
+            let result = processor.join();
+            processor_done.send_replace(true);
+            result
+        });
+        let server = axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(async move {
+            tokio::select! {
+                () = shutdown => {}
+                () = state.wait_processor_done() => tracing::error!("the processor stopped; shutting down"),
+            }
+        });
+        server.await.context("serving HTTP")?;
+        stop.store(true, Ordering::Relaxed);
+        match processor.await.context("joining the processor")? {
+            Ok(result) => result.context("the processor failed"),
+            Err(_) => anyhow::bail!("the processor thread panicked"),
+        }
+    }
+}

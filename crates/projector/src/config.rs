@@ -1,0 +1,66 @@
+//! Flags, each with an environment fallback and a localhost default, so the
+//! projector runs with no flags at all next to `scripts/infra up`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// The projector's settings.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "projector",
+    about = "Folds order events into the state store and serves it."
+)]
+pub struct Config {
+    /// Kafka brokers, `host:port[,host:port]`.
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub kafka_bootstrap_servers: String,
+    /// Prefix of the topic names (`<prefix>.events`, `<prefix>.changes`, ...).
+    #[arg(long, env = "TOPIC_PREFIX", default_value = "orders")]
+    pub topic_prefix: String,
+    /// Partitions of the topics, created with this count or checked against it.
+    #[arg(long, env = "TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub partitions: i32,
+    /// The consumer group the projector instances share.
+    #[arg(long, env = "PROJECTOR_GROUP_ID", default_value = "orders-projector")]
+    pub group_id: String,
+    /// This instance's stable name: its group membership and transactional id.
+    #[arg(long, env = "PROJECTOR_INSTANCE_ID", default_value = "projector-0")]
+    pub instance_id: String,
+    /// Where the RocksDB stores live (default `.local/state/<instance id>`).
+    #[arg(long, env = "PROJECTOR_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// How long a transaction gathers records before committing, in ms.
+    #[arg(long, env = "PROJECTOR_COMMIT_INTERVAL_MS", default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub commit_interval_ms: u64,
+    /// RocksDB block cache shared by all partitions, in MiB.
+    #[arg(long, env = "PROJECTOR_CACHE_MIB", default_value_t = 64)]
+    pub cache_mib: usize,
+    /// Fault injection for crash tests: abort after this many commits, between
+    /// the Kafka commit and the local store writes.
+    #[arg(long, hide = true)]
+    pub crash_after_commits: Option<u64>,
+    /// Where the HTTP API listens.
+    #[arg(long, env = "PROJECTOR_HTTP_ADDR", default_value = "127.0.0.1:8081")]
+    pub http_addr: SocketAddr,
+}
+
+impl Config {
+    /// The state folder, defaulted from the instance id.
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(".local/state").join(&self.instance_id))
+    }
+
+    /// The commit interval.
+    pub fn commit_interval(&self) -> Duration {
+        Duration::from_millis(self.commit_interval_ms)
+    }
+}

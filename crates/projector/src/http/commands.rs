@@ -1,0 +1,45 @@
+//! `GET /commands/{command_id}?order_id=`: what became of a command.
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use event_store::processor::CommandOutcome;
+use service_kit::Problem;
+
+use super::{AppState, WaitParams, internal, next_commit, parse_id, query_problem, wait_past};
+
+/// The outcome (verdict, partition, offset) of a recent command. Waits up to
+/// `wait_ms` for it to be folded; 404 if it is not by then (not folded yet,
+/// or older than the retention of outcomes).
+pub async fn get_outcome(
+    State(state): State<AppState>,
+    Path(command_id): Path<String>,
+    params: Result<Query<WaitParams>, QueryRejection>,
+) -> Result<Json<CommandOutcome>, Problem> {
+    let command_id = parse_id(&command_id, "the command id")?;
+    let Query(params) = params.map_err(query_problem)?;
+    let order_id = params.order_id.ok_or_else(|| {
+        Problem::new(StatusCode::BAD_REQUEST)
+            .detail("order_id is required: it locates the command's partition")
+    })?;
+    let handle = state.owner_of(&order_id)?;
+    let deadline = params.deadline();
+    if let Some(offset) = params.after_offset {
+        wait_past(&handle, offset, deadline).await?;
+    }
+    let mut commits = handle.subscribe();
+    loop {
+        if let Some(bytes) = handle.store.outcome(&command_id).map_err(internal)? {
+            return serde_json::from_slice(&bytes).map(Json).map_err(internal);
+        }
+        if !next_commit(&mut commits, deadline).await {
+            return Err(Problem::new(StatusCode::NOT_FOUND)
+                .title("No outcome")
+                .detail(format!(
+                    "no outcome for command {command_id}: not folded yet, or older than the retention"
+                ))
+                .with("command_id", command_id.to_string()));
+        }
+    }
+}

@@ -1,0 +1,56 @@
+//! `GET /partitions`: what this instance owns and how far along each is.
+
+use axum::Json;
+use axum::extract::State;
+use event_store::store::PartitionStatus;
+use serde::Serialize;
+
+use super::AppState;
+
+/// One owned partition.
+#[derive(Serialize)]
+pub struct PartitionView {
+    partition: i32,
+    #[serde(flatten)]
+    status: PartitionStatus,
+    /// The next offset whose effects are not committed here yet.
+    committed_offset: i64,
+    /// The partition's last stable offset, as last seen.
+    end_offset: i64,
+    /// Records not yet folded and committed.
+    lag: i64,
+}
+
+/// The instance's ownership.
+#[derive(Serialize)]
+pub struct Ownership {
+    instance_id: String,
+    topic: String,
+    partition_count: i32,
+    partitions: Vec<PartitionView>,
+}
+
+/// Lists the partitions this instance owns.
+pub async fn list(State(state): State<AppState>) -> Json<Ownership> {
+    let partitions = state
+        .registry
+        .owned()
+        .iter()
+        .map(|handle| {
+            let (committed, end) = (handle.committed(), handle.high_watermark());
+            PartitionView {
+                partition: handle.partition,
+                status: handle.status(),
+                committed_offset: committed,
+                end_offset: end.max(committed),
+                lag: (end - committed).max(0),
+            }
+        })
+        .collect();
+    Json(Ownership {
+        instance_id: state.instance_id.clone(),
+        topic: state.topics.events.clone(),
+        partition_count: state.registry.partition_count(),
+        partitions,
+    })
+}

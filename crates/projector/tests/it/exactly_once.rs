@@ -1,0 +1,163 @@
+//! Guarantees 2 and 4 under `kill -9` at random moments, and in the narrowest
+//! window: after the Kafka commit, before the local store write.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use domain::aggregate::Verdict;
+use event_store::{StreamTopics, read_committed_to_end};
+use uuid::Uuid;
+
+use crate::support::fold::fold_log;
+use crate::support::process::Projector;
+use crate::support::writer::{Intent, Writer};
+use crate::support::{PARTITIONS, Rng, fresh_topics, kafka};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_at_random_moments_neither_loses_nor_duplicates_anything() -> anyhow::Result<()> {
+    let seed = 0x5eed_0001;
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    let mut projector = Projector::start(&topics, &group, &state_dir).await;
+
+    let writer = tokio::task::spawn_blocking({
+        let (kafka, topics) = (kafka(), topics.clone());
+        move || -> anyhow::Result<Writer> {
+            let mut writer = Writer::new(&kafka, &topics, 80, seed)?;
+            writer.append(4_000, 25)?;
+            Ok(writer)
+        }
+    });
+    let mut rng = Rng::new(seed);
+    for _ in 0..5 {
+        // Random moments: mid-transaction, mid-commit, mid-restore alike.
+        tokio::time::sleep(Duration::from_millis(200 + rng.below(1_200))).await;
+        projector.crash_and_restart().await;
+    }
+    let writer = writer.await??;
+
+    assert_matches_the_log(&projector, &writer, &topics).await?;
+    projector.terminate();
+    let _ = std::fs::remove_dir_all(&state_dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_kafka_commit_and_the_store_write_loses_nothing() -> anyhow::Result<()>
+{
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    let mut projector =
+        Projector::start_with(&topics, &group, &state_dir, &["--crash-after-commits=3"]).await;
+
+    let writer = tokio::task::spawn_blocking({
+        let (kafka, topics) = (kafka(), topics.clone());
+        move || -> anyhow::Result<Writer> {
+            let mut writer = Writer::new(&kafka, &topics, 30, 0x5eed_0002)?;
+            writer.append(600, 10)?;
+            Ok(writer)
+        }
+    })
+    .await??;
+    let exit = projector.wait_exit().await;
+    assert!(
+        !exit.success(),
+        "the injected fault ended the process: {exit}"
+    );
+
+    projector.restart().await;
+    assert_matches_the_log(&projector, &writer, &topics).await?;
+    projector.terminate();
+    let _ = std::fs::remove_dir_all(&state_dir);
+    Ok(())
+}
+
+/// Once caught up: the changes topic holds each accepted event exactly once
+/// and nothing else, and every order's stored state is the fold of the log.
+async fn assert_matches_the_log(
+    projector: &Projector,
+    writer: &Writer,
+    topics: &StreamTopics,
+) -> anyhow::Result<()> {
+    projector.wait_caught_up(&writer.ends(PARTITIONS)).await;
+    let kafka = kafka();
+    let fold = fold_log(&kafka, &topics.events).await?;
+    let fresh: Vec<_> = writer
+        .written
+        .iter()
+        .filter(|w| w.intent == Intent::Fresh)
+        .collect();
+    let expected_events: usize = fresh.iter().map(|w| w.event_ids.len()).sum();
+    assert_eq!(
+        fold.accepted_events.len(),
+        expected_events,
+        "the log accepts exactly the fresh commands"
+    );
+    assert!(
+        writer.written.iter().any(|w| w.intent == Intent::Stale),
+        "conflicts were exercised"
+    );
+    assert!(
+        writer.written.iter().any(|w| w.intent == Intent::Repeat),
+        "duplicates were exercised"
+    );
+    for stale in writer.written.iter().filter(|w| w.intent == Intent::Stale) {
+        assert!(
+            matches!(
+                fold.verdicts.get(&stale.command_id),
+                Some(Verdict::Conflict { .. })
+            ),
+            "a batch decided on an old state is a conflict"
+        );
+    }
+
+    let mut changes: HashMap<Uuid, usize> = HashMap::new();
+    for record in read_committed_to_end(&kafka, &topics.changes).await? {
+        let change: serde_json::Value =
+            serde_json::from_slice(record.payload.as_deref().unwrap_or_default())?;
+        let event_id: Uuid = change["event"]["event_id"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()?;
+        *changes.entry(event_id).or_default() += 1;
+    }
+    let duplicated: Vec<_> = changes.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        duplicated.is_empty(),
+        "events written twice to the changes topic: {duplicated:?}"
+    );
+    let missing: Vec<_> = fold
+        .accepted_events
+        .iter()
+        .filter(|id| !changes.contains_key(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "accepted events missing from the changes topic: {missing:?}"
+    );
+    assert_eq!(
+        changes.len(),
+        fold.accepted_events.len(),
+        "nothing but accepted events"
+    );
+
+    for id in writer.order_ids() {
+        let expected = fold.snapshots.get(&id).filter(|s| s.version > 0);
+        assert_eq!(
+            expected,
+            writer.expected(id).filter(|s| s.version > 0),
+            "the log agrees with the writer"
+        );
+        let (status, stored) = projector.json(&format!("/orders/{id}")).await;
+        match expected {
+            Some(snapshot) => {
+                assert_eq!(status, 200, "order {id}");
+                assert_eq!(stored, serde_json::to_value(snapshot)?, "order {id}");
+            }
+            None => assert_eq!(status, 404, "order {id} was never placed"),
+        }
+    }
+    Ok(())
+}

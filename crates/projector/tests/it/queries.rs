@@ -1,0 +1,111 @@
+//! The state API: read-your-writes by offset, command outcomes, problems.
+
+use domain::order::OrderEvent;
+use uuid::Uuid;
+
+use crate::support::fresh_topics;
+use crate::support::kafka;
+use crate::support::process::Projector;
+use crate::support::writer::{append_raw, batch_of, placed};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn waiting_for_an_offset_returns_the_state_that_includes_it() -> anyhow::Result<()> {
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    let projector = Projector::start(&topics, &group, &state_dir).await;
+    let order_id = Uuid::now_v7();
+    let append = |batch: domain::aggregate::CommandBatch<OrderEvent>| {
+        let (kafka, topic) = (kafka(), topics.events.clone());
+        tokio::task::spawn_blocking(move || {
+            append_raw(
+                &kafka,
+                &topic,
+                &[(order_id.to_string(), batch.encode("order"))],
+            )
+        })
+    };
+
+    let placed_at = append(batch_of(order_id, 0, placed(order_id))).await??[0];
+    let (status, order) = projector
+        .json(&format!(
+            "/orders/{order_id}?after_offset={}&wait_ms=20000",
+            placed_at.offset
+        ))
+        .await;
+    assert_eq!(
+        (status, order["version"].as_u64()),
+        (200, Some(1)),
+        "{order}"
+    );
+
+    let confirm = batch_of(order_id, 1, OrderEvent::OrderConfirmed {});
+    let command_id = confirm.command_id();
+    let confirmed_at = append(confirm).await??[0];
+    let response = projector
+        .get(&format!(
+            "/orders/{order_id}?after_offset={}&wait_ms=20000",
+            confirmed_at.offset
+        ))
+        .await;
+    assert_eq!(response.headers()["etag"], "\"2\"");
+    let order: serde_json::Value = response.json().await?;
+    assert_eq!(order["state"]["status"], "confirmed");
+
+    let (status, outcome) = projector
+        .json(&format!(
+            "/commands/{command_id}?order_id={order_id}&wait_ms=20000"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(outcome["verdict"]["verdict"], "accepted");
+    assert_eq!(outcome["verdict"]["first_version"], 2);
+    assert_eq!(outcome["offset"], confirmed_at.offset);
+
+    drop(projector);
+    let _ = std::fs::remove_dir_all(&state_dir);
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_get_problem_details() -> anyhow::Result<()> {
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    let projector = Projector::start(&topics, &group, &state_dir).await;
+
+    let cases = [
+        ("GET", "/orders/not-a-uuid".to_owned(), 400),
+        ("GET", format!("/orders/{}", Uuid::now_v7()), 404),
+        (
+            "GET",
+            format!("/orders/{}?wait_ms=soon", Uuid::now_v7()),
+            400,
+        ),
+        ("GET", format!("/commands/{}", Uuid::now_v7()), 400),
+        ("GET", "/no/such/route".to_owned(), 404),
+        ("POST", format!("/orders/{}", Uuid::now_v7()), 405),
+    ];
+    for (method, path, expected) in cases {
+        let response = projector
+            .http
+            .request(method.parse()?, format!("{}{path}", projector.base_url))
+            .send()
+            .await?;
+        assert_eq!(response.status().as_u16(), expected, "{method} {path}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{method} {path}"
+        );
+        let problem: serde_json::Value = response.json().await?;
+        assert_eq!(problem["status"], expected, "{method} {path}: {problem}");
+        assert!(
+            problem["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{method} {path}: {problem}"
+        );
+    }
+    drop(projector);
+    let _ = std::fs::remove_dir_all(&state_dir);
+    Ok(())
+}

@@ -1,0 +1,69 @@
+//! What the tests share: a projector child process, a writer of command
+//! batches, the independent fold of the log, and small helpers.
+
+pub mod database;
+pub mod fold;
+pub mod process;
+pub mod writer;
+
+use std::time::{Duration, Instant};
+
+use event_store::{KafkaConfig, StreamTopics, ensure_topics};
+use uuid::Uuid;
+
+/// Partitions of every test's topics: few, so tests start fast, but more
+/// than one, so partitions are exercised.
+pub const PARTITIONS: i32 = 3;
+
+pub fn kafka() -> KafkaConfig {
+    let servers =
+        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    KafkaConfig::new(servers, format!("projector-test-{}", Uuid::now_v7()))
+}
+
+/// Topics of a prefix no other test uses, created.
+pub async fn fresh_topics() -> anyhow::Result<StreamTopics> {
+    let prefix = format!("test-{}", Uuid::now_v7().simple());
+    let topics = StreamTopics::new(&prefix);
+    ensure_topics(&kafka(), &topics.specs(PARTITIONS)).await?;
+    Ok(topics)
+}
+
+/// Polls `check` until it returns `Some`, failing after `timeout`.
+pub async fn eventually<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A small deterministic generator (xorshift), so failures reproduce from the seed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}

@@ -1,0 +1,186 @@
+//! The projector as a child process, so tests can `kill -9` it.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use event_store::StreamTopics;
+use serde_json::Value;
+
+use super::{PARTITIONS, eventually};
+
+pub struct Projector {
+    child: Option<Child>,
+    pub base_url: String,
+    args: Vec<String>,
+    log: PathBuf,
+    pub http: reqwest::Client,
+}
+
+impl Projector {
+    /// Starts a projector on the topics, with its own group, state folder and port.
+    pub async fn start(topics: &StreamTopics, group: &str, state_dir: &Path) -> Self {
+        Self::start_with(topics, group, state_dir, &[]).await
+    }
+
+    /// [`Self::start`] with extra flags for this first run only.
+    pub async fn start_with(
+        topics: &StreamTopics,
+        group: &str,
+        state_dir: &Path,
+        extra: &[&str],
+    ) -> Self {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let prefix = topics.events.trim_end_matches(".events").to_owned();
+        let args = vec![
+            format!("--topic-prefix={prefix}"),
+            format!("--partitions={PARTITIONS}"),
+            format!("--group-id={group}"),
+            format!("--instance-id={group}-0"),
+            format!("--state-dir={}", state_dir.display()),
+            format!("--http-addr=127.0.0.1:{port}"),
+            "--commit-interval-ms=100".into(),
+        ];
+        let log = state_dir.with_extension("log");
+        let mut projector = Self {
+            child: None,
+            base_url: format!("http://127.0.0.1:{port}"),
+            args,
+            log,
+            http: reqwest::Client::new(),
+        };
+        projector.spawn_with(extra);
+        projector.wait_ready().await;
+        projector
+    }
+
+    /// Waits for the process to die by itself (a fault injected with a flag).
+    pub async fn wait_exit(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("a running projector");
+        eventually(
+            "the projector to exit",
+            Duration::from_secs(60),
+            async || child.try_wait().ok().flatten(),
+        )
+        .await
+    }
+
+    /// Starts the process again with its usual flags.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn();
+        self.wait_ready().await;
+    }
+
+    fn spawn(&mut self) {
+        self.spawn_with(&[]);
+    }
+
+    fn spawn_with(&mut self, extra: &[&str]) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("the log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_projector"))
+            .args(&self.args)
+            .args(extra)
+            .env(
+                "RUST_LOG",
+                std::env::var("TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("the projector starts");
+        self.child = Some(child);
+    }
+
+    /// Waits until `/readyz` answers 200.
+    pub async fn wait_ready(&self) {
+        let url = format!("{}/readyz", self.base_url);
+        let http = self.http.clone();
+        eventually(
+            "the projector to be ready",
+            Duration::from_secs(90),
+            async || {
+                let response = http.get(&url).send().await.ok()?;
+                response.status().is_success().then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// `kill -9`, then a restart that must become ready.
+    pub async fn crash_and_restart(&mut self) {
+        self.restart().await;
+    }
+
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL");
+            child.wait().expect("reaped");
+        }
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let status = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status()
+                .expect("kill -TERM");
+            assert!(status.success());
+            let exit = child.wait().expect("reaped");
+            assert!(
+                exit.success(),
+                "the projector exits cleanly on SIGTERM: {exit}; log: {}",
+                self.log.display()
+            );
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{path}", self.base_url))
+            .send()
+            .await
+            .expect("the projector answers")
+    }
+
+    pub async fn json(&self, path: &str) -> (u16, Value) {
+        let response = self.get(path).await;
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Waits until every partition has committed at least up to `ends[p]`.
+    pub async fn wait_caught_up(&self, ends: &[i64]) {
+        eventually(
+            "the projector to catch up",
+            Duration::from_secs(120),
+            async || {
+                let (_, ownership) = self.json("/partitions").await;
+                let partitions = ownership["partitions"].as_array()?;
+                let caught_up = ends.iter().enumerate().all(|(p, end)| {
+                    partitions.iter().any(|v| {
+                        v["partition"].as_i64() == Some(p as i64)
+                            && v["committed_offset"].as_i64().unwrap_or(0) >= *end
+                    })
+                });
+                caught_up.then_some(())
+            },
+        )
+        .await;
+    }
+}
+
+impl Drop for Projector {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}

@@ -1,0 +1,16 @@
+//! What every service binary shares.
+//!
+//! Layout:
+//! - [`telemetry`]: tracing to stderr, filtered by `RUST_LOG`.
+//! - [`shutdown`]: a future that completes on SIGTERM or Ctrl-C.
+//! - [`problem`]: RFC 9457 `application/problem+json` error responses.
+//! - [`metrics`]: the Prometheus text format, written by hand (a few lines
+//!   instead of a metrics framework).
+#![deny(missing_docs)]
+
+pub mod metrics;
+pub mod problem;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use problem::Problem;
