@@ -1,0 +1,108 @@
+//! Measures the projector on a backlog: fold throughput with exactly-once on,
+//! restore rate from the changelog, and peak resident memory of each phase.
+//!
+//! Needs the broker of `scripts/infra up`. Run with
+//! `cargo bench -p projector --bench catch_up` (`BENCH_ORDERS` sets the
+//! backlog, default 1,000,000 orders of one event each, so the changelog then
+//! holds as many orders).
+
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::process::Projector;
+use support::writer::{batch_of, placed};
+use support::{PARTITIONS, eventually, fresh_topics, kafka};
+use uuid::Uuid;
+
+const PER_TRANSACTION: usize = 10_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let orders: usize = std::env::var("BENCH_ORDERS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let topics = fresh_topics().await?;
+    println!("backlog: {orders} orders (one event each) on {} ({PARTITIONS} partitions)", topics.events);
+
+    let started = Instant::now();
+    let ends = tokio::task::spawn_blocking({
+        let (kafka, topic) = (kafka(), topics.events.clone());
+        move || -> anyhow::Result<Vec<i64>> {
+            let producer = event_store::TransactionalProducer::new(&kafka, &format!("bench-{}", Uuid::now_v7()))?;
+            let mut ends = vec![0i64; PARTITIONS as usize];
+            for chunk in (0..orders).collect::<Vec<_>>().chunks(PER_TRANSACTION) {
+                producer.begin()?;
+                let mut pending = Vec::with_capacity(chunk.len());
+                for _ in chunk {
+                    let id = Uuid::now_v7();
+                    let payload = batch_of(id, 0, placed(id)).encode("order");
+                    pending.push(producer.send(event_store::OutgoingRecord {
+                        topic: &topic,
+                        key: id.to_string().as_bytes(),
+                        payload: &payload,
+                        headers: &[],
+                    })?);
+                }
+                producer.commit()?;
+                for send in pending {
+                    if let Some(Ok(appended)) = send.completed() {
+                        let end = &mut ends[appended.partition as usize];
+                        *end = (*end).max(appended.offset + 1);
+                    }
+                }
+            }
+            Ok(ends)
+        }
+    })
+    .await??;
+    let produced = started.elapsed();
+    println!("produced in {:.1} s ({:.0} records/s)", produced.as_secs_f64(), orders as f64 / produced.as_secs_f64());
+
+    let group = format!("bench-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+
+    let started = Instant::now();
+    let mut projector = Projector::start(&topics, &group, &state_dir).await;
+    let ready = started.elapsed();
+    projector.wait_caught_up(&ends).await;
+    let folded = started.elapsed();
+    let fold_peak = peak_rss_mib(projector.pid());
+    projector.terminate();
+
+    std::fs::remove_dir_all(&state_dir)?;
+    let started = Instant::now();
+    let projector = Projector::start(&topics, &group, &state_dir).await;
+    let restored = started.elapsed();
+    let restore_peak = peak_rss_mib(projector.pid());
+    let sample = eventually("a restored order", Duration::from_secs(10), async || {
+        let (_, ownership) = projector.json("/partitions").await;
+        ownership["partitions"].as_array().map(Vec::len)
+    })
+    .await;
+    drop(projector);
+    let _ = std::fs::remove_dir_all(&state_dir);
+
+    let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
+    println!();
+    println!("| measure | result |");
+    println!("|---|---|");
+    println!("| fold: {orders} events from start to caught up | {:.1} s, {:.0} events/s |", folded.as_secs_f64(), rate(orders, folded));
+    println!("| fold: after the first assignment ({:.1} s) | {:.0} events/s |", ready.as_secs_f64(), rate(orders, folded - ready));
+    println!("| fold: peak resident memory | {fold_peak} MiB |");
+    println!("| restore: {orders} orders from the changelog to ready | {:.1} s, {:.0} orders/s |", restored.as_secs_f64(), rate(orders, restored));
+    println!("| restore: peak resident memory | {restore_peak} MiB |");
+    println!("({sample} partitions owned after restore)");
+    Ok(())
+}
+
+/// The process's peak resident set (VmHWM), in MiB.
+fn peak_rss_mib(pid: Option<u32>) -> u64 {
+    let status = pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok());
+    status
+        .as_deref()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb / 1024)
+}
