@@ -20,6 +20,21 @@ impl KafkaConfig {
         }
     }
 
+    /// A consumer that reads partitions to their end with `read_committed`
+    /// and commits nothing (checks, tools, restoring stores).
+    pub(crate) fn read_to_end_config(&self, purpose: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            // No offsets are ever committed under this group: it only satisfies the client.
+            .set("group.id", format!("{}-{purpose}", self.client_id))
+            .set("enable.auto.commit", "false")
+            .set("isolation.level", "read_committed")
+            .set("enable.partition.eof", "true")
+            // Reaching the end is the goal: do not let the broker hold an empty fetch.
+            .set("fetch.wait.max.ms", "10");
+        config
+    }
+
     /// The settings every client starts from.
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();

@@ -64,13 +64,7 @@ pub async fn read_committed_to_end(
         source,
     };
     let consumer: StreamConsumer<QuietEof> = config
-        .client_config()
-        // No offsets are ever committed under this group: it only satisfies the client.
-        .set("group.id", format!("{}-reader", config.client_id))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        .set("fetch.wait.max.ms", "10")
+        .read_to_end_config("reader")
         .create_with_context(QuietEof)
         .map_err(kafka)?;
 

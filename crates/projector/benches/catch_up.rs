@@ -21,15 +21,24 @@ const PER_TRANSACTION: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let orders: usize = std::env::var("BENCH_ORDERS").ok().and_then(|n| n.parse().ok()).unwrap_or(1_000_000);
+    let orders: usize = std::env::var("BENCH_ORDERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
     let topics = fresh_topics().await?;
-    println!("backlog: {orders} orders (one event each) on {} ({PARTITIONS} partitions)", topics.events);
+    println!(
+        "backlog: {orders} orders (one event each) on {} ({PARTITIONS} partitions)",
+        topics.events
+    );
 
     let started = Instant::now();
     let ends = tokio::task::spawn_blocking({
         let (kafka, topic) = (kafka(), topics.events.clone());
         move || -> anyhow::Result<Vec<i64>> {
-            let producer = event_store::TransactionalProducer::new(&kafka, &format!("bench-{}", Uuid::now_v7()))?;
+            let producer = event_store::TransactionalProducer::new(
+                &kafka,
+                &format!("bench-{}", Uuid::now_v7()),
+            )?;
             let mut ends = vec![0i64; PARTITIONS as usize];
             for chunk in (0..orders).collect::<Vec<_>>().chunks(PER_TRANSACTION) {
                 producer.begin()?;
@@ -57,7 +66,11 @@ async fn main() -> anyhow::Result<()> {
     })
     .await??;
     let produced = started.elapsed();
-    println!("produced in {:.1} s ({:.0} records/s)", produced.as_secs_f64(), orders as f64 / produced.as_secs_f64());
+    println!(
+        "produced in {:.1} s ({:.0} records/s)",
+        produced.as_secs_f64(),
+        orders as f64 / produced.as_secs_f64()
+    );
 
     let group = format!("bench-group-{}", Uuid::now_v7().simple());
     let state_dir = std::env::temp_dir().join(&group);
@@ -87,10 +100,22 @@ async fn main() -> anyhow::Result<()> {
     println!();
     println!("| measure | result |");
     println!("|---|---|");
-    println!("| fold: {orders} events from start to caught up | {:.1} s, {:.0} events/s |", folded.as_secs_f64(), rate(orders, folded));
-    println!("| fold: after the first assignment ({:.1} s) | {:.0} events/s |", ready.as_secs_f64(), rate(orders, folded - ready));
+    println!(
+        "| fold: {orders} events from start to caught up | {:.1} s, {:.0} events/s |",
+        folded.as_secs_f64(),
+        rate(orders, folded)
+    );
+    println!(
+        "| fold: after the first assignment ({:.1} s) | {:.0} events/s |",
+        ready.as_secs_f64(),
+        rate(orders, folded - ready)
+    );
     println!("| fold: peak resident memory | {fold_peak} MiB |");
-    println!("| restore: {orders} orders from the changelog to ready | {:.1} s, {:.0} orders/s |", restored.as_secs_f64(), rate(orders, restored));
+    println!(
+        "| restore: {orders} orders from the changelog to ready | {:.1} s, {:.0} orders/s |",
+        restored.as_secs_f64(),
+        rate(orders, restored)
+    );
     println!("| restore: peak resident memory | {restore_peak} MiB |");
     println!("({sample} partitions owned after restore)");
     Ok(())

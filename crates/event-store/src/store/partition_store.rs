@@ -213,3 +213,130 @@ fn key(kind: u8, id: &[u8]) -> Vec<u8> {
     key.extend_from_slice(id);
     key
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct TempStore {
+        store: Option<PartitionStore>,
+        path: PathBuf,
+    }
+
+    impl TempStore {
+        fn new() -> Self {
+            let path = std::env::temp_dir().join(format!("store-test-{}", Uuid::now_v7()));
+            let store = PartitionStore::open(&path, &StoreOptions::new(1 << 20)).expect("open");
+            Self {
+                store: Some(store),
+                path,
+            }
+        }
+
+        fn get(&self) -> &PartitionStore {
+            self.store.as_ref().expect("open")
+        }
+
+        fn reopen(&mut self) {
+            self.store = None;
+            self.store = Some(
+                PartitionStore::open(&self.path, &StoreOptions::new(1 << 20)).expect("reopen"),
+            );
+        }
+    }
+
+    impl Drop for TempStore {
+        fn drop(&mut self) {
+            self.store = None;
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+
+    #[test]
+    fn a_new_store_is_at_the_beginning() {
+        let store = TempStore::new();
+        assert_eq!(
+            store.get().positions().expect("positions"),
+            Positions::default()
+        );
+        assert_eq!(store.get().snapshot(&Uuid::nil()).expect("get"), None);
+    }
+
+    #[test]
+    fn applied_writes_and_their_positions_survive_a_reopen() {
+        let mut store = TempStore::new();
+        let (order, command) = (Uuid::now_v7(), Uuid::now_v7());
+        let positions = Positions {
+            input: 42,
+            changelog: 7,
+        };
+        store
+            .get()
+            .apply(CommittedWrites {
+                snapshots: vec![(order, b"snapshot".to_vec())],
+                outcomes: vec![(command, b"outcome".to_vec())],
+                positions,
+            })
+            .expect("apply");
+
+        store.reopen();
+
+        assert_eq!(store.get().positions().expect("positions"), positions);
+        assert_eq!(
+            store.get().snapshot(&order).expect("get"),
+            Some(b"snapshot".to_vec())
+        );
+        assert_eq!(
+            store.get().outcome(&command).expect("get"),
+            Some(b"outcome".to_vec())
+        );
+    }
+
+    #[test]
+    fn restore_writes_and_deletes_snapshots() {
+        let store = TempStore::new();
+        let (kept, deleted) = (Uuid::now_v7(), Uuid::now_v7());
+        let records = [
+            (kept, Some(b"a".to_vec())),
+            (deleted, Some(b"b".to_vec())),
+            (deleted, None),
+        ];
+        store
+            .get()
+            .restore(
+                &records,
+                Positions {
+                    input: 0,
+                    changelog: 3,
+                },
+            )
+            .expect("restore");
+        assert_eq!(
+            store.get().snapshot(&kept).expect("get"),
+            Some(b"a".to_vec())
+        );
+        assert_eq!(store.get().snapshot(&deleted).expect("get"), None);
+        assert_eq!(store.get().positions().expect("positions").changelog, 3);
+    }
+
+    #[test]
+    fn outcomes_beyond_the_retention_are_deleted_oldest_first() {
+        let store = TempStore::new();
+        let commands: Vec<Uuid> = (0..OUTCOME_RETENTION + 3).map(|_| Uuid::now_v7()).collect();
+        for chunk in commands.chunks(50_000) {
+            store
+                .get()
+                .apply(CommittedWrites {
+                    outcomes: chunk.iter().map(|c| (*c, b"o".to_vec())).collect(),
+                    ..CommittedWrites::default()
+                })
+                .expect("apply");
+        }
+        let kept = |c: &Uuid| store.get().outcome(c).expect("get").is_some();
+        assert!(
+            commands[..3].iter().all(|c| !kept(c)),
+            "the three oldest are gone"
+        );
+        assert!(commands[3..].iter().all(kept), "the rest are kept");
+    }
+}

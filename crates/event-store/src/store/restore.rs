@@ -67,13 +67,7 @@ pub fn restore_partition(
     input_position: i64,
 ) -> Result<u64, RestoreError> {
     let consumer: BaseConsumer<QuietEof> = config
-        .client_config()
-        .set("group.id", format!("{}-restore", config.client_id))
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .set("enable.partition.eof", "true")
-        // Reaching the end is the goal: do not let the broker hold an empty fetch.
-        .set("fetch.wait.max.ms", "10")
+        .read_to_end_config("restore")
         .create_with_context(QuietEof)?;
     let (low, high) = consumer.fetch_watermarks(changelog, partition, Duration::from_secs(30))?;
     let start = store.positions()?;

@@ -11,23 +11,15 @@ use uuid::Uuid;
 use crate::support::fold::fold_log;
 use crate::support::process::Projector;
 use crate::support::writer::{Intent, Writer};
-use crate::support::{PARTITIONS, Rng, fresh_topics, kafka};
+use crate::support::{PARTITIONS, Rng, kafka, start_projector, write};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_neither_loses_nor_duplicates_anything() -> anyhow::Result<()> {
     let seed = 0x5eed_0001;
-    let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let mut projector = Projector::start(&topics, &group, &state_dir).await;
-
-    let writer = tokio::task::spawn_blocking({
-        let (kafka, topics) = (kafka(), topics.clone());
-        move || -> anyhow::Result<Writer> {
-            let mut writer = Writer::new(&kafka, &topics, 80, seed)?;
-            writer.append(4_000, 25)?;
-            Ok(writer)
-        }
+    let (topics, mut projector) = start_projector(&[]).await?;
+    let writer = tokio::spawn({
+        let topics = topics.clone();
+        async move { write(&topics, 80, 4_000, 25, seed).await }
     });
     let mut rng = Rng::new(seed);
     for _ in 0..5 {
@@ -39,28 +31,14 @@ async fn kill_9_at_random_moments_neither_loses_nor_duplicates_anything() -> any
 
     assert_matches_the_log(&projector, &writer, &topics).await?;
     projector.terminate();
-    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crash_between_the_kafka_commit_and_the_store_write_loses_nothing() -> anyhow::Result<()>
 {
-    let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let mut projector =
-        Projector::start_with(&topics, &group, &state_dir, &["--crash-after-commits=3"]).await;
-
-    let writer = tokio::task::spawn_blocking({
-        let (kafka, topics) = (kafka(), topics.clone());
-        move || -> anyhow::Result<Writer> {
-            let mut writer = Writer::new(&kafka, &topics, 30, 0x5eed_0002)?;
-            writer.append(600, 10)?;
-            Ok(writer)
-        }
-    })
-    .await??;
+    let (topics, mut projector) = start_projector(&["--crash-after-commits=3"]).await?;
+    let writer = write(&topics, 30, 600, 10, 0x5eed_0002).await?;
     let exit = projector.wait_exit().await;
     assert!(
         !exit.success(),
@@ -70,7 +48,6 @@ async fn a_crash_between_the_kafka_commit_and_the_store_write_loses_nothing() ->
     projector.restart().await;
     assert_matches_the_log(&projector, &writer, &topics).await?;
     projector.terminate();
-    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
 }
 

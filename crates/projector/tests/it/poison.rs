@@ -7,9 +7,8 @@ use domain::order::OrderEvent;
 use event_store::{partition_for_key, read_committed_to_end};
 use uuid::Uuid;
 
-use crate::support::process::Projector;
 use crate::support::writer::{append_raw, batch_of, placed};
-use crate::support::{PARTITIONS, eventually, fresh_topics, kafka};
+use crate::support::{PARTITIONS, eventually, kafka, start_projector};
 
 fn place_record(order_id: Uuid) -> (String, Vec<u8>) {
     (
@@ -20,10 +19,7 @@ fn place_record(order_id: Uuid) -> (String, Vec<u8>) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_goes_to_the_dead_letter_topic_and_its_partition_goes_on() -> anyhow::Result<()> {
-    let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let projector = Projector::start(&topics, &group, &state_dir).await;
+    let (topics, projector) = start_projector(&[]).await?;
     let order_id = Uuid::now_v7();
     let garbage = b"\x00\x01 definitely not an envelope".to_vec();
 
@@ -72,8 +68,6 @@ async fn garbage_goes_to_the_dead_letter_topic_and_its_partition_goes_on() -> an
         header("dlq.partition"),
         Some(appended[0].partition.to_string())
     );
-    drop(projector);
-    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
 }
 
@@ -89,10 +83,7 @@ fn ids_in_two_partitions() -> (Uuid, Uuid) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_newer_schema_version_stops_its_partition_and_only_that_one() -> anyhow::Result<()> {
-    let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let projector = Projector::start(&topics, &group, &state_dir).await;
+    let (topics, projector) = start_projector(&[]).await?;
     let (blocked, healthy) = ids_in_two_partitions();
     let stopped_partition = partition_for_key(blocked.to_string().as_bytes(), PARTITIONS);
     let (key, current) = place_record(blocked);
@@ -151,7 +142,5 @@ async fn a_newer_schema_version_stops_its_partition_and_only_that_one() -> anyho
         dead.is_empty(),
         "a valid record from newer code is not dead-lettered"
     );
-    drop(projector);
-    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
 }

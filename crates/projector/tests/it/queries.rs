@@ -3,17 +3,12 @@
 use domain::order::OrderEvent;
 use uuid::Uuid;
 
-use crate::support::fresh_topics;
-use crate::support::kafka;
-use crate::support::process::Projector;
 use crate::support::writer::{append_raw, batch_of, placed};
+use crate::support::{kafka, start_projector};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_an_offset_returns_the_state_that_includes_it() -> anyhow::Result<()> {
-    let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let projector = Projector::start(&topics, &group, &state_dir).await;
+    let (topics, projector) = start_projector(&[]).await?;
     let order_id = Uuid::now_v7();
     let append = |batch: domain::aggregate::CommandBatch<OrderEvent>| {
         let (kafka, topic) = (kafka(), topics.events.clone());
@@ -62,17 +57,12 @@ async fn waiting_for_an_offset_returns_the_state_that_includes_it() -> anyhow::R
     assert_eq!(outcome["verdict"]["first_version"], 2);
     assert_eq!(outcome["offset"], confirmed_at.offset);
 
-    drop(projector);
-    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_get_problem_details() -> anyhow::Result<()> {
-    let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let projector = Projector::start(&topics, &group, &state_dir).await;
+    let (_topics, projector) = start_projector(&[]).await?;
 
     let cases = [
         ("GET", "/orders/not-a-uuid".to_owned(), 400),
@@ -105,7 +95,5 @@ async fn bad_requests_get_problem_details() -> anyhow::Result<()> {
             "{method} {path}: {problem}"
         );
     }
-    drop(projector);
-    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
 }

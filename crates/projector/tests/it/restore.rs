@@ -1,26 +1,12 @@
 //! A lost local store comes back from the changelog.
 
-use uuid::Uuid;
-
 use crate::support::process::Projector;
-use crate::support::writer::Writer;
-use crate::support::{PARTITIONS, fresh_topics, kafka};
+use crate::support::{PARTITIONS, start_projector, write};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_store_is_restored_from_the_changelog_to_the_same_states() -> anyhow::Result<()> {
-    let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let mut projector = Projector::start(&topics, &group, &state_dir).await;
-    let writer = tokio::task::spawn_blocking({
-        let (kafka, topics) = (kafka(), topics.clone());
-        move || -> anyhow::Result<Writer> {
-            let mut writer = Writer::new(&kafka, &topics, 50, 7)?;
-            writer.append(1_000, 50)?;
-            Ok(writer)
-        }
-    })
-    .await??;
+    let (topics, mut projector) = start_projector(&[]).await?;
+    let writer = write(&topics, 50, 1_000, 50, 7).await?;
     projector.wait_caught_up(&writer.ends(PARTITIONS)).await;
     let mut before = Vec::new();
     for id in writer.order_ids() {
@@ -32,17 +18,15 @@ async fn a_deleted_store_is_restored_from_the_changelog_to_the_same_states() -> 
     );
 
     projector.terminate();
-    std::fs::remove_dir_all(&state_dir)?;
-    let projector = Projector::start(&topics, &group, &state_dir).await;
+    std::fs::remove_dir_all(&projector.state_dir)?;
+    let restored = Projector::start(&topics, &projector.group, &projector.state_dir).await;
 
     for (id, expected) in before {
         assert_eq!(
-            projector.json(&format!("/orders/{id}")).await,
+            restored.json(&format!("/orders/{id}")).await,
             expected,
             "order {id}"
         );
     }
-    drop(projector);
-    let _ = std::fs::remove_dir_all(&state_dir);
     Ok(())
 }

@@ -29,6 +29,34 @@ pub async fn fresh_topics() -> anyhow::Result<StreamTopics> {
     Ok(topics)
 }
 
+/// A projector on fresh topics, with a consumer group and state folder of its own.
+pub async fn start_projector(
+    extra_flags: &[&str],
+) -> anyhow::Result<(StreamTopics, process::Projector)> {
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    let projector = process::Projector::start_with(&topics, &group, &state_dir, extra_flags).await;
+    Ok((topics, projector))
+}
+
+/// Appends `commands` batches on `orders` orders (see [`writer::Writer`]).
+pub async fn write(
+    topics: &StreamTopics,
+    orders: usize,
+    commands: usize,
+    per_transaction: usize,
+    seed: u64,
+) -> anyhow::Result<writer::Writer> {
+    let (kafka, topics) = (kafka(), topics.clone());
+    tokio::task::spawn_blocking(move || {
+        let mut writer = writer::Writer::new(&kafka, &topics, orders, seed)?;
+        writer.append(commands, per_transaction)?;
+        Ok(writer)
+    })
+    .await?
+}
+
 /// Polls `check` until it returns `Some`, failing after `timeout`.
 pub async fn eventually<T>(
     what: &str,

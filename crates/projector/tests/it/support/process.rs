@@ -12,6 +12,8 @@ use super::{PARTITIONS, eventually};
 
 pub struct Projector {
     child: Option<Child>,
+    pub group: String,
+    pub state_dir: PathBuf,
     pub base_url: String,
     args: Vec<String>,
     log: PathBuf,
@@ -48,6 +50,8 @@ impl Projector {
         let log = state_dir.with_extension("log");
         let mut projector = Self {
             child: None,
+            group: group.to_owned(),
+            state_dir: state_dir.to_owned(),
             base_url: format!("http://127.0.0.1:{port}"),
             args,
             log,
@@ -120,7 +124,8 @@ impl Projector {
         self.restart().await;
     }
 
-    /// The running process's id.
+    /// The running process's id (the benchmark reads its memory use).
+    #[allow(dead_code)]
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -187,5 +192,6 @@ impl Projector {
 impl Drop for Projector {
     fn drop(&mut self) {
         self.kill9();
+        let _ = std::fs::remove_dir_all(&self.state_dir);
     }
 }
