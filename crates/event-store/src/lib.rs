@@ -6,6 +6,7 @@
 //! - [`topics`]: the topics an aggregate needs, created and checked at start-up.
 //! - [`partitioner`]: which partition a key lands in (Kafka's murmur2).
 //! - [`transaction`]: a transactional producer with librdkafka's error rules.
+//! - [`appender`]: group commit: concurrent appends share one transaction.
 //! - [`store`]: the per-partition RocksDB state store, the registry of owned
 //!   partitions, restoring from the changelog.
 //! - [`processor`]: the exactly-once fold of an events topic into the stores,
@@ -16,6 +17,7 @@
 //! defined here.
 #![deny(missing_docs)]
 
+pub mod appender;
 pub mod config;
 pub mod partitioner;
 pub mod processor;
@@ -24,6 +26,7 @@ pub mod store;
 pub mod topics;
 pub mod transaction;
 
+pub use appender::{AppendError, AppendRecord, Appender, AppenderSettings};
 pub use config::KafkaConfig;
 pub use partitioner::partition_for_key;
 pub use reader::{CommittedRecord, ReadError, read_committed_to_end};

@@ -3,6 +3,7 @@
 //! Each test works on topics and transactional ids of its own, so tests run in
 //! parallel against the same broker.
 
+mod appender;
 mod support;
 mod topics;
 mod transactions;
