@@ -11,6 +11,7 @@
 //!   partitions, restoring from the changelog.
 //! - [`processor`]: the exactly-once fold of an events topic into the stores,
 //!   the changelog and the changes topic.
+//! - [`probe`]: is the cluster reachable (readiness).
 //! - [`reader`]: reads a topic's committed records up to its current end.
 //!
 //! Only this crate knows rdkafka's and RocksDB's APIs; services see the types
@@ -20,6 +21,7 @@
 pub mod appender;
 pub mod config;
 pub mod partitioner;
+pub mod probe;
 pub mod processor;
 pub mod reader;
 pub mod store;

@@ -1,3 +1,26 @@
-//! order-service: the public HTTP API. It validates requests, decides with the
-//! domain, appends the events in Kafka transactions and answers with
-//! read-your-writes (see `ARCHITECTURE.md`). Its code arrives with the write path.
+//! order-service: the public HTTP API of DESIGN.md. It validates requests,
+//! decides with the domain, appends the command's events in a shared Kafka
+//! transaction, and answers once the projector has judged them
+//! (read-your-writes).
+//!
+//! Layout:
+//! - [`config`]: flags with environment fallbacks.
+//! - [`app`]: start-up (topics, appender, HTTP) and graceful shutdown.
+//! - [`projector`]: the client of the projector's state API.
+//! - [`execute`]: the write path: read, check `If-Match`, decide, append, wait
+//!   for the verdict, re-execute on conflict.
+//! - [`idempotency`]: `Idempotency-Key` handling.
+//! - [`view`]: request bodies and the order view.
+//! - [`routes`]: one module per resource.
+#![deny(missing_docs)]
+
+pub mod app;
+pub mod config;
+pub mod execute;
+pub mod idempotency;
+pub mod projector;
+pub mod routes;
+pub mod view;
+
+pub use app::Application;
+pub use config::Config;

@@ -53,14 +53,19 @@ impl Application {
             store_options: StoreOptions::new(config.cache_mib << 20),
             crash_after_commits: config.crash_after_commits,
         };
+        let state = AppState::new(registry.clone(), topics.clone(), config.instance_id.clone());
         let processor = std::thread::Builder::new()
             .name("processor".into())
             .spawn({
-                let (registry, stop) = (registry.clone(), stop.clone());
-                move || processor::run::<OrderAggregate>(processor_config, registry, stop)
+                let (stop, done) = (stop.clone(), state.processor_done.clone());
+                move || {
+                    let result = processor::run::<OrderAggregate>(processor_config, registry, stop);
+                    // Tells the HTTP side (no thread is parked joining this one).
+                    done.send_replace(true);
+                    result
+                }
             })
             .context("starting the processor thread")?;
-        let state = AppState::new(registry, topics, config.instance_id.clone());
         Ok(Self {
             listener,
             state,
@@ -87,11 +92,6 @@ impl Application {
             stop,
         } = self;
         let processor_done = state.processor_done.clone();
-        let processor = tokio::task::spawn_blocking(move || {
-            let result = processor.join();
-            processor_done.send_replace(true);
-            result
-        });
         let server = axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(async move {
             tokio::select! {
                 () = shutdown => {}
@@ -100,9 +100,15 @@ impl Application {
         });
         server.await.context("serving HTTP")?;
         stop.store(true, Ordering::Relaxed);
-        match processor.await.context("joining the processor")? {
+        state_done(&processor_done).await;
+        match processor.join() {
             Ok(result) => result.context("the processor failed"),
             Err(_) => anyhow::bail!("the processor thread panicked"),
         }
     }
+}
+
+/// Waits until the processor thread has returned.
+async fn state_done(done: &tokio::sync::watch::Sender<bool>) {
+    let _ = done.subscribe().wait_for(|done| *done).await;
 }

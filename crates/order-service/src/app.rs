@@ -1,0 +1,79 @@
+//! Start-up and graceful shutdown.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use event_store::probe::KafkaProbe;
+use event_store::{Appender, AppenderSettings, KafkaConfig, StreamTopics, ensure_topics};
+use tokio::net::TcpListener;
+
+use crate::Config;
+use crate::execute::Executor;
+use crate::idempotency::IdempotencyCache;
+use crate::projector::ProjectorClient;
+use crate::routes::{self, AppState};
+
+/// A started order-service.
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Checks the topics, registers the transactional id, binds the port.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let kafka = KafkaConfig::new(&config.kafka_bootstrap_servers, &config.instance_id);
+        let topics = StreamTopics::new(&config.topic_prefix);
+        ensure_topics(&kafka, &topics.specs(config.partitions))
+            .await
+            .context("checking the topics")?;
+        let settings = AppenderSettings {
+            linger: Duration::from_micros(config.linger_us),
+            ..AppenderSettings::default()
+        };
+        let appender = tokio::task::spawn_blocking({
+            let (kafka, id) = (kafka.clone(), config.instance_id.clone());
+            move || Appender::start(&kafka, &id, settings)
+        })
+        .await?
+        .context("registering the transactional producer (--instance-id)")?;
+        let listener = TcpListener::bind(config.http_addr).await.with_context(|| {
+            format!(
+                "binding the HTTP address {} (--http-addr)",
+                config.http_addr
+            )
+        })?;
+        let state = AppState {
+            executor: Executor {
+                appender,
+                projector: ProjectorClient::new(&config.projector_url),
+                events_topic: topics.events.clone(),
+                verdict_timeout: config.verdict_timeout(),
+                conflict_retries: config.conflict_retries,
+            },
+            idempotency: IdempotencyCache::default(),
+            kafka: KafkaProbe::new(&kafka).context("creating the Kafka probe")?,
+            metrics: Arc::default(),
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// Where the HTTP API listens (useful with port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown`; in-flight requests finish first.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, routes::router(self.state))
+            .with_graceful_shutdown(shutdown)
+            .await
+            .context("serving HTTP")
+    }
+}

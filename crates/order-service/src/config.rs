@@ -1,0 +1,62 @@
+//! Flags, each with an environment fallback and a localhost default.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// order-service's settings.
+#[derive(Clone, Debug, Parser)]
+#[command(name = "order-service", about = "The order system's public HTTP API.")]
+pub struct Config {
+    /// Kafka brokers, `host:port[,host:port]`.
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    pub kafka_bootstrap_servers: String,
+    /// Prefix of the topic names (`<prefix>.events`, ...).
+    #[arg(long, env = "TOPIC_PREFIX", default_value = "orders")]
+    pub topic_prefix: String,
+    /// Partitions of the topics, created with this count or checked against it.
+    #[arg(long, env = "TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
+    pub partitions: i32,
+    /// This instance's stable name: its transactional id.
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_INSTANCE_ID",
+        default_value = "order-service-0"
+    )]
+    pub instance_id: String,
+    /// The projector's state API.
+    #[arg(long, env = "PROJECTOR_URL", default_value = "http://127.0.0.1:8081")]
+    pub projector_url: String,
+    /// Where the HTTP API listens.
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_HTTP_ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub http_addr: SocketAddr,
+    /// How long a command waits for its verdict before answering 504, in ms.
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_VERDICT_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub verdict_timeout_ms: u64,
+    /// How often a command without `If-Match` is re-executed after a conflict.
+    #[arg(long, env = "ORDER_SERVICE_CONFLICT_RETRIES", default_value_t = 5)]
+    pub conflict_retries: u32,
+    /// How long the first append of a shared transaction waits for others, in µs.
+    #[arg(long, env = "ORDER_SERVICE_LINGER_US", default_value_t = 1_000)]
+    pub linger_us: u64,
+}
+
+impl Config {
+    /// The verdict timeout.
+    pub fn verdict_timeout(&self) -> Duration {
+        Duration::from_millis(self.verdict_timeout_ms)
+    }
+}

@@ -1,0 +1,145 @@
+//! The client of the projector's state API (see the projector's README section).
+
+use std::time::{Duration, Instant};
+
+use domain::aggregate::Snapshot;
+use domain::order::Order;
+use event_store::processor::CommandOutcome;
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+/// An order's snapshot as the projector stores it.
+pub type OrderSnapshot = Snapshot<Option<Order>>;
+
+/// Why the projector could not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ProjectorError {
+    /// No connection, or an unreadable answer.
+    #[error("the projector is unreachable: {0}")]
+    Unreachable(#[from] reqwest::Error),
+    /// It answered, but could not serve the key (rebalancing, stopped, not owner) within the bound.
+    #[error("the projector cannot serve this order now ({status}): {detail}")]
+    Unavailable {
+        /// Its status code.
+        status: u16,
+        /// Its problem detail.
+        detail: String,
+    },
+    /// What was waited for did not happen within the bound.
+    #[error("the projector did not reach the awaited point in time")]
+    TimedOut,
+}
+
+/// What to wait for before reading.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Wait {
+    /// Until this offset of the key's partition is folded.
+    pub after_offset: Option<i64>,
+    /// Until the order has this version.
+    pub min_version: Option<u64>,
+    /// The bound.
+    pub timeout: Duration,
+}
+
+/// Talks to the projector over HTTP.
+#[derive(Clone)]
+pub struct ProjectorClient {
+    http: reqwest::Client,
+    base_url: String,
+}
+
+impl ProjectorClient {
+    /// A client of the projector at `base_url`.
+    pub fn new(base_url: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            base_url: base_url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// GETs `path`, retrying answers that say "not now" (421, 503) until the
+    /// deadline, since they pass with a rebalance.
+    async fn get(
+        &self,
+        path: &str,
+        deadline: Instant,
+    ) -> Result<reqwest::Response, ProjectorError> {
+        loop {
+            let response = self
+                .http
+                .get(format!("{}{path}", self.base_url))
+                .send()
+                .await?;
+            let status = response.status();
+            if status != StatusCode::MISDIRECTED_REQUEST
+                && status != StatusCode::SERVICE_UNAVAILABLE
+            {
+                return Ok(response);
+            }
+            if Instant::now() >= deadline {
+                let detail = response
+                    .json::<serde_json::Value>()
+                    .await
+                    .ok()
+                    .and_then(|p| p["detail"].as_str().map(str::to_owned))
+                    .unwrap_or_default();
+                return Err(ProjectorError::Unavailable {
+                    status: status.as_u16(),
+                    detail,
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The order's snapshot (the empty snapshot if it does not exist).
+    pub async fn snapshot(&self, id: Uuid, wait: Wait) -> Result<OrderSnapshot, ProjectorError> {
+        let mut path = format!("/orders/{id}?wait_ms={}", wait.timeout.as_millis());
+        if let Some(offset) = wait.after_offset {
+            path += &format!("&after_offset={offset}");
+        }
+        if let Some(version) = wait.min_version {
+            path += &format!("&min_version={version}");
+        }
+        let response = self.get(&path, Instant::now() + wait.timeout).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(OrderSnapshot::default()),
+            StatusCode::GATEWAY_TIMEOUT => Err(ProjectorError::TimedOut),
+            _ => Ok(response.error_for_status()?.json().await?),
+        }
+    }
+
+    /// The outcome of a command, waiting until `after_offset` is folded; `None`
+    /// if the projector has none for it.
+    pub async fn outcome(
+        &self,
+        command_id: Uuid,
+        order_id: Uuid,
+        after_offset: Option<i64>,
+        timeout: Duration,
+    ) -> Result<Option<CommandOutcome>, ProjectorError> {
+        let mut path = format!(
+            "/commands/{command_id}?order_id={order_id}&wait_ms={}",
+            timeout.as_millis()
+        );
+        if let Some(offset) = after_offset {
+            path += &format!("&after_offset={offset}");
+        }
+        let response = self.get(&path, Instant::now() + timeout).await?;
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(None),
+            StatusCode::GATEWAY_TIMEOUT => Err(ProjectorError::TimedOut),
+            _ => Ok(Some(response.error_for_status()?.json().await?)),
+        }
+    }
+
+    /// True when the projector says it is ready.
+    pub async fn ready(&self) -> bool {
+        let response = self
+            .http
+            .get(format!("{}/readyz", self.base_url))
+            .send()
+            .await;
+        response.is_ok_and(|r| r.status().is_success())
+    }
+}

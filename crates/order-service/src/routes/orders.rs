@@ -1,0 +1,88 @@
+//! `POST /orders`, `GET /orders/{id}`.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use domain::order::OrderCommand;
+use serde::Deserialize;
+use service_kit::Problem;
+
+use super::{AppState, Command, json_body, order_response, parse_order_id, run_command};
+use crate::projector::{ProjectorError, Wait};
+use crate::view::PlaceOrderBody;
+
+/// How long `?min_version=` may wait.
+const MAX_READ_WAIT: Duration = Duration::from_secs(10);
+
+/// Places an order: 201 with `Location` and the view.
+pub async fn place(
+    State(state): State<AppState>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let (parsed, raw) = match json_body::<PlaceOrderBody>(&headers, body) {
+        Ok(parsed) => parsed,
+        Err(problem) => return problem.into_response(),
+    };
+    let (customer_id, email, items) = match parsed.parse() {
+        Ok(fields) => fields,
+        Err(problem) => return problem.into_response(),
+    };
+    let route = format!("POST {}", uri.path());
+    let command = Command {
+        route: &route,
+        body: &raw,
+        order_id: None,
+        build: Box::new(move |order_id| OrderCommand::Place {
+            order_id,
+            customer_id,
+            email,
+            items,
+        }),
+    };
+    run_command(&state, &headers, command).await
+}
+
+/// `GET /orders/{id}` parameters.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReadParams {
+    /// Wait (at most 10 s) until the order has at least this version.
+    min_version: Option<u64>,
+}
+
+/// The order's current view; with `?min_version=N`, once it has version N.
+pub async fn get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    params: Result<Query<ReadParams>, QueryRejection>,
+) -> Result<Response, Problem> {
+    let id = parse_order_id(&id)?;
+    let Query(params) =
+        params.map_err(|r| Problem::new(StatusCode::BAD_REQUEST).detail(r.body_text()))?;
+    let wait = Wait {
+        min_version: params.min_version,
+        timeout: MAX_READ_WAIT,
+        ..Wait::default()
+    };
+    match state.executor.projector.snapshot(id, wait).await {
+        Ok(snapshot) => Ok(order_response(&snapshot, false)),
+        Err(ProjectorError::TimedOut) => Err(Problem::new(StatusCode::GATEWAY_TIMEOUT)
+            .detail(format!(
+                "order {id} did not reach version {} in time",
+                params.min_version.unwrap_or(0)
+            ))
+            .retry_after(1)),
+        Err(error) => {
+            tracing::warn!(%error, "projector unavailable");
+            Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                .detail("order state is temporarily unavailable; retry")
+                .retry_after(1))
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The lifecycle: confirm, ship, deliver, cancel.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{OriginalUri, Path, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use domain::order::OrderCommand;
+use service_kit::Problem;
+
+use super::{AppState, Command, json_body, parse_order_id, run_command};
+use crate::view::{CancelBody, ShipBody};
+
+async fn transition(
+    state: &AppState,
+    id: &str,
+    uri: &axum::http::Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    command: OrderCommand,
+) -> Response {
+    let order_id = match parse_order_id(id) {
+        Ok(order_id) => order_id,
+        Err(problem) => return problem.into_response(),
+    };
+    let route = format!("POST {}", uri.path());
+    let command = Command {
+        route: &route,
+        body,
+        order_id: Some(order_id),
+        build: Box::new(move |_| command),
+    };
+    run_command(state, headers, command).await
+}
+
+/// `placed` → `confirmed`.
+pub async fn confirm(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    transition(&state, &id, &uri, &headers, &[], OrderCommand::Confirm).await
+}
+
+/// `shipped` → `delivered`.
+pub async fn deliver(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Response {
+    transition(&state, &id, &uri, &headers, &[], OrderCommand::Deliver).await
+}
+
+/// `confirmed` → `shipped`, with carrier and tracking number.
+pub async fn ship(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let parsed =
+        json_body::<ShipBody>(&headers, body).and_then(|(body, raw)| Ok((body.parse()?, raw)));
+    let ((carrier, tracking_number), raw) = match parsed {
+        Ok(parsed) => parsed,
+        Err(problem) => return problem.into_response(),
+    };
+    let command = OrderCommand::Ship {
+        carrier,
+        tracking_number,
+    };
+    transition(&state, &id, &uri, &headers, &raw, command).await
+}
+
+/// `placed` or `confirmed` → `cancelled`, with a reason.
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let parsed: Result<_, Problem> =
+        json_body::<CancelBody>(&headers, body).and_then(|(body, raw)| Ok((body.parse()?, raw)));
+    let (reason, raw) = match parsed {
+        Ok(parsed) => parsed,
+        Err(problem) => return problem.into_response(),
+    };
+    transition(
+        &state,
+        &id,
+        &uri,
+        &headers,
+        &raw,
+        OrderCommand::Cancel { reason },
+    )
+    .await
+}

@@ -1,0 +1,164 @@
+//! Request bodies (parsed into domain values) and the order view.
+
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use domain::order::{
+    CancelReason, Carrier, CustomerId, Email, LineItem, Order, Quantity, Sku, Status,
+    TrackingNumber, UnitPrice, ValueError,
+};
+use serde::{Deserialize, Serialize};
+use service_kit::Problem;
+use uuid::Uuid;
+
+use crate::projector::OrderSnapshot;
+
+/// `POST /orders`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceOrderBody {
+    /// Who places it: 1 to 64 characters.
+    pub customer_id: String,
+    /// Where its e-mails go.
+    pub email: String,
+    /// 1 to 100 lines, each SKU once.
+    pub items: Vec<ItemBody>,
+}
+
+/// A line, in `POST /orders` and `POST /orders/{id}/items`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemBody {
+    /// `[A-Za-z0-9._-]{1,64}`.
+    pub sku: String,
+    /// 1 to 10000.
+    pub quantity: u64,
+    /// 0 to 100000000.
+    pub unit_price_cents: u64,
+}
+
+/// `POST /orders/{id}/ship`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShipBody {
+    /// 1 to 64 characters.
+    pub carrier: String,
+    /// 1 to 128 characters.
+    pub tracking_number: String,
+}
+
+/// `POST /orders/{id}/cancel`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CancelBody {
+    /// 1 to 500 characters.
+    pub reason: String,
+}
+
+/// A field that broke its rule: 422, naming the field.
+pub fn invalid(error: ValueError) -> Problem {
+    Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+        .detail(error.to_string())
+        .with("field", error.field)
+}
+
+impl ItemBody {
+    /// The line, or the first field that breaks its rule.
+    pub fn parse(self) -> Result<LineItem, Problem> {
+        Ok(LineItem {
+            sku: Sku::parse(self.sku).map_err(invalid)?,
+            quantity: Quantity::parse(self.quantity).map_err(invalid)?,
+            unit_price: UnitPrice::parse(self.unit_price_cents).map_err(invalid)?,
+        })
+    }
+}
+
+impl PlaceOrderBody {
+    /// The parsed fields.
+    pub fn parse(self) -> Result<(CustomerId, Email, Vec<LineItem>), Problem> {
+        Ok((
+            CustomerId::parse(self.customer_id).map_err(invalid)?,
+            Email::parse(self.email).map_err(invalid)?,
+            self.items
+                .into_iter()
+                .map(ItemBody::parse)
+                .collect::<Result<_, _>>()?,
+        ))
+    }
+}
+
+impl ShipBody {
+    /// The parsed fields.
+    pub fn parse(self) -> Result<(Carrier, TrackingNumber), Problem> {
+        Ok((
+            Carrier::parse(self.carrier).map_err(invalid)?,
+            TrackingNumber::parse(self.tracking_number).map_err(invalid)?,
+        ))
+    }
+}
+
+impl CancelBody {
+    /// The parsed reason.
+    pub fn parse(self) -> Result<CancelReason, Problem> {
+        CancelReason::parse(self.reason).map_err(invalid)
+    }
+}
+
+/// A line in the view.
+#[derive(Debug, Serialize)]
+pub struct ItemView {
+    sku: String,
+    quantity: u32,
+    unit_price_cents: u64,
+}
+
+/// The order as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct OrderView {
+    id: Uuid,
+    customer_id: String,
+    email: String,
+    status: Status,
+    items: Vec<ItemView>,
+    total_cents: u64,
+    version: u64,
+    created_at: Option<DateTime<Utc>>,
+    updated_at: Option<DateTime<Utc>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    carrier: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tracking_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cancel_reason: Option<String>,
+}
+
+impl OrderView {
+    /// The view of a snapshot, if the order exists.
+    pub fn of(snapshot: &OrderSnapshot) -> Option<Self> {
+        let order: &Order = snapshot.state.as_ref()?;
+        Some(Self {
+            id: order.id,
+            customer_id: order.customer_id.to_string(),
+            email: order.email.to_string(),
+            status: order.status,
+            items: order
+                .lines
+                .iter()
+                .map(|line| ItemView {
+                    sku: line.sku.to_string(),
+                    quantity: line.quantity.get(),
+                    unit_price_cents: line.unit_price.cents(),
+                })
+                .collect(),
+            total_cents: order.total_cents,
+            version: snapshot.version,
+            created_at: snapshot.created_at,
+            updated_at: snapshot.updated_at,
+            carrier: order.shipment.as_ref().map(|s| s.carrier.to_string()),
+            tracking_number: order
+                .shipment
+                .as_ref()
+                .map(|s| s.tracking_number.to_string()),
+            cancel_reason: order.cancel_reason.as_ref().map(ToString::to_string),
+        })
+    }
+}

@@ -1,0 +1,8 @@
+//! order-service over HTTP, against a real broker and a real projector
+//! (both services in this process, each on port 0 with topics of its own).
+
+mod bad_input;
+mod concurrency;
+mod idempotency;
+mod lifecycle;
+mod support;

@@ -1,0 +1,146 @@
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use event_store::{KafkaConfig, StreamTopics, read_committed_to_end};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+/// A projector and an order-service on fresh topics.
+pub struct System {
+    pub base_url: String,
+    pub http: reqwest::Client,
+    pub topics: StreamTopics,
+    kafka: KafkaConfig,
+}
+
+pub async fn start() -> System {
+    if std::env::var_os("TEST_LOG").is_some() {
+        service_kit::telemetry::init();
+    }
+    let run = Uuid::now_v7().simple().to_string();
+    let prefix = format!("test-{run}");
+    let state_dir = std::env::temp_dir().join(format!("order-service-test-{run}"));
+    let projector = projector::Config::parse_from([
+        "projector",
+        &format!("--topic-prefix={prefix}"),
+        "--partitions=3",
+        &format!("--group-id=projector-{run}"),
+        &format!("--instance-id=projector-{run}"),
+        &format!("--state-dir={}", state_dir.display()),
+        "--http-addr=127.0.0.1:0",
+        "--commit-interval-ms=20",
+    ]);
+    let projector = projector::Application::build(projector)
+        .await
+        .expect("the projector starts");
+    let projector_url = format!("http://{}", projector.local_addr().expect("bound"));
+    tokio::spawn(projector.run_until_stopped(std::future::pending()));
+
+    let service = order_service::Config::parse_from([
+        "order-service",
+        &format!("--topic-prefix={prefix}"),
+        "--partitions=3",
+        &format!("--instance-id=order-service-{run}"),
+        &format!("--projector-url={projector_url}"),
+        "--http-addr=127.0.0.1:0",
+        "--conflict-retries=50",
+    ]);
+    let service = order_service::Application::build(service)
+        .await
+        .expect("order-service starts");
+    let base_url = format!("http://{}", service.local_addr().expect("bound"));
+    tokio::spawn(service.run_until_stopped(std::future::pending()));
+
+    let servers =
+        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let system = System {
+        base_url,
+        http: reqwest::Client::new(),
+        topics: event_store::StreamTopics::new(&prefix),
+        kafka: KafkaConfig::new(servers, format!("order-service-test-{run}")),
+    };
+    system.wait_ready().await;
+    system
+}
+
+impl System {
+    async fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let ready = self.request(Method::GET, "/readyz").send().await;
+            if ready.is_ok_and(|r| r.status().is_success()) {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "order-service did not become ready"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base_url))
+    }
+
+    /// Sends and returns status, ETag and JSON body.
+    pub async fn send(&self, request: RequestBuilder) -> (u16, Option<String>, Value) {
+        let response: Response = request.send().await.expect("order-service answers");
+        let status = response.status().as_u16();
+        let etag = response
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let problem = response
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes() == b"application/problem+json");
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if status >= 400 {
+            assert!(
+                problem,
+                "an error answers application/problem+json: {status} {body}"
+            );
+        }
+        (status, etag, body)
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Option<String>, Value) {
+        self.send(self.request(Method::POST, path).json(&body))
+            .await
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Option<String>, Value) {
+        self.send(self.request(Method::GET, path)).await
+    }
+
+    /// Places a one-line order; returns its id.
+    pub async fn place(&self) -> String {
+        let (status, _, order) = self.post("/orders", place_body()).await;
+        assert_eq!(status, 201, "{order}");
+        order["id"].as_str().expect("an id").to_owned()
+    }
+
+    /// Records in the events topic now.
+    pub async fn appended(&self) -> usize {
+        read_committed_to_end(&self.kafka, &self.topics.events)
+            .await
+            .expect("readable")
+            .len()
+    }
+
+    pub fn kafka(&self) -> &KafkaConfig {
+        &self.kafka
+    }
+}
+
+pub fn place_body() -> Value {
+    json!({
+        "customer_id": "customer-42",
+        "email": "ada@example.com",
+        "items": [{ "sku": "BOOK-1", "quantity": 2, "unit_price_cents": 1500 }]
+    })
+}
