@@ -1,0 +1,117 @@
+//! loadgen: drives order placement and transitions through order-service at a
+//! target rate or flat out, or measures the raw transactional producer with
+//! records of the same size; shows progress and prints throughput and latency
+//! percentiles (HDR histograms).
+//!
+//! Layout: `main` (flags, the run loop), [`report`] (histograms and the summary),
+//! [`orders`] (one order's lifecycle over HTTP), [`raw`] (appends without the API).
+
+mod orders;
+mod raw;
+mod report;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+use tokio::sync::Mutex;
+
+use report::Report;
+
+/// What to drive.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    /// Orders through the API: place, add an item, confirm, ship, deliver.
+    Orders,
+    /// Records of the same size straight into the events topic, in shared
+    /// transactions: the ceiling the API's append path is measured against.
+    Raw,
+}
+
+/// Flags.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", about = "Load for the order system, with latency percentiles.")]
+struct Args {
+    /// What to drive.
+    #[arg(long, value_enum, default_value = "orders")]
+    mode: Mode,
+    /// order-service's address.
+    #[arg(long, env = "ORDER_SERVICE_URL", default_value = "http://127.0.0.1:8080")]
+    url: String,
+    /// Target commands (or records) per second; 0 runs flat out.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Requests in flight at once.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    concurrency: u64,
+    /// How long to run, in seconds.
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    duration: u64,
+    /// Kafka brokers (raw mode).
+    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    kafka_bootstrap_servers: String,
+    /// Topic prefix (raw mode appends to `<prefix>.loadgen-raw`, never to the events topic).
+    #[arg(long, env = "TOPIC_PREFIX", default_value = "orders")]
+    topic_prefix: String,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let duration = Duration::from_secs(args.duration);
+    let report = Arc::new(Mutex::new(Report::default()));
+    let progress = ProgressBar::new(args.duration);
+    progress.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {msg}")?);
+
+    let pacer = Pacer::new(args.rate, args.concurrency);
+    let started = Instant::now();
+    let deadline = started + duration;
+    let workers: Vec<_> = match args.mode {
+        Mode::Orders => {
+            let client = orders::Client::new(&args.url);
+            (0..args.concurrency)
+                .map(|_| tokio::spawn(orders::drive(client.clone(), pacer.clone(), deadline, report.clone())))
+                .collect()
+        }
+        Mode::Raw => {
+            let target = raw::Target::start(&args.kafka_bootstrap_servers, &args.topic_prefix).await?;
+            (0..args.concurrency)
+                .map(|_| tokio::spawn(raw::drive(target.clone(), pacer.clone(), deadline, report.clone())))
+                .collect()
+        }
+    };
+    while Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let elapsed = started.elapsed();
+        let summary = report.lock().await.progress(elapsed);
+        progress.set_position(elapsed.as_secs());
+        progress.set_message(summary);
+    }
+    for worker in workers {
+        worker.await??;
+    }
+    progress.finish_and_clear();
+    let report = report.lock().await;
+    println!("{}", report.summary(&format!("{:?}", args.mode).to_lowercase(), started.elapsed(), args.rate, args.concurrency));
+    Ok(())
+}
+
+/// Spaces the starts of requests so that all workers together keep a rate.
+#[derive(Clone)]
+pub struct Pacer {
+    interval: Option<Duration>,
+}
+
+impl Pacer {
+    fn new(rate: u64, concurrency: u64) -> Self {
+        Self {
+            interval: (rate > 0).then(|| Duration::from_secs_f64(concurrency as f64 / rate as f64)),
+        }
+    }
+
+    /// The moment the next request of a worker may start, after one that started at `last`.
+    pub fn next_start(&self, last: Instant) -> Option<Instant> {
+        self.interval.map(|interval| last + interval)
+    }
+}

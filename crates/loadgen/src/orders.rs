@@ -1,0 +1,100 @@
+//! One order's lifecycle over HTTP: place, add an item, confirm, ship, deliver.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+
+use crate::Pacer;
+use crate::report::Report;
+
+/// The API's address and a connection pool.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    url: String,
+}
+
+impl Client {
+    pub fn new(url: &str) -> Self {
+        Self {
+            http: reqwest::Client::new(),
+            url: url.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// Sends one command; returns the status (or the error kind) and the body.
+    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (String, Option<Value>) {
+        let request = self.http.request(method, format!("{}{path}", self.url));
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        match request.send().await {
+            Ok(response) => {
+                let status = response.status().as_u16().to_string();
+                (status, response.json().await.ok())
+            }
+            Err(error) if error.is_timeout() => ("timeout".into(), None),
+            Err(error) if error.is_connect() => ("connect error".into(), None),
+            Err(_) => ("transport error".into(), None),
+        }
+    }
+}
+
+/// Runs lifecycles until the deadline, pacing request starts.
+pub async fn drive(client: Client, pacer: Pacer, deadline: Instant, report: Arc<Mutex<Report>>) -> anyhow::Result<()> {
+    let mut next_start = Instant::now();
+    let mut n = 0u64;
+    while Instant::now() < deadline {
+        let mut order_id = String::new();
+        for step in 0..5 {
+            tokio::time::sleep_until(next_start.into()).await;
+            if Instant::now() >= deadline {
+                return Ok(());
+            }
+            n += 1;
+            let (method, path, body) = match step {
+                0 => (Method::POST, "/orders".to_owned(), Some(place_body(n))),
+                1 => (
+                    Method::POST,
+                    format!("/orders/{order_id}/items"),
+                    Some(json!({"sku": "PEN-2", "quantity": 1, "unit_price_cents": 250})),
+                ),
+                2 => (Method::POST, format!("/orders/{order_id}/confirm"), None),
+                3 => (
+                    Method::POST,
+                    format!("/orders/{order_id}/ship"),
+                    Some(json!({"carrier": "DHL", "tracking_number": format!("JD{n}")})),
+                ),
+                _ => (Method::POST, format!("/orders/{order_id}/deliver"), None),
+            };
+            let started = Instant::now();
+            let (status, answer) = client.send(method, &path, body).await;
+            let ok = status.starts_with('2');
+            report.lock().await.record(started.elapsed(), &status, ok);
+            next_start = pacer.next_start(started).unwrap_or_else(Instant::now);
+            if !ok {
+                break;
+            }
+            if step == 0 {
+                order_id = answer
+                    .as_ref()
+                    .and_then(|a| a["id"].as_str())
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        }
+    }
+    Ok(())
+}
+
+fn place_body(n: u64) -> Value {
+    json!({
+        "customer_id": format!("customer-{}", n % 1000),
+        "email": "loadgen@example.com",
+        "items": [{"sku": "BOOK-1", "quantity": 1 + n % 3, "unit_price_cents": 1500}]
+    })
+}
