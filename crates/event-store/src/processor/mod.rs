@@ -196,6 +196,9 @@ pub fn run<A: Aggregate>(
         .set("isolation.level", "read_committed")
         .set("partition.assignment.strategy", "range")
         .set("queued.max.messages.kbytes", "16384")
+        // A writer waits for its command to be folded: an idle partition's
+        // fetch must not sit on the broker for the default 500 ms.
+        .set("fetch.wait.max.ms", "10")
         .set("statistics.interval.ms", "1000")
         .create_with_context(context)?;
     consumer.subscribe(&[&config.topics.events])?;
