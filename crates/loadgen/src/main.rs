@@ -31,13 +31,20 @@ enum Mode {
 
 /// Flags.
 #[derive(Debug, Parser)]
-#[command(name = "loadgen", about = "Load for the order system, with latency percentiles.")]
+#[command(
+    name = "loadgen",
+    about = "Load for the order system, with latency percentiles."
+)]
 struct Args {
     /// What to drive.
     #[arg(long, value_enum, default_value = "orders")]
     mode: Mode,
     /// order-service's address.
-    #[arg(long, env = "ORDER_SERVICE_URL", default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_URL",
+        default_value = "http://127.0.0.1:8080"
+    )]
     url: String,
     /// Target commands (or records) per second; 0 runs flat out.
     #[arg(long, default_value_t = 0)]
@@ -49,7 +56,11 @@ struct Args {
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
     duration: u64,
     /// Kafka brokers (raw mode).
-    #[arg(long, env = "KAFKA_BOOTSTRAP_SERVERS", default_value = "127.0.0.1:9092")]
+    #[arg(
+        long,
+        env = "KAFKA_BOOTSTRAP_SERVERS",
+        default_value = "127.0.0.1:9092"
+    )]
     kafka_bootstrap_servers: String,
     /// Topic prefix (raw mode appends to `<prefix>.loadgen-raw`, never to the events topic).
     #[arg(long, env = "TOPIC_PREFIX", default_value = "orders")]
@@ -62,7 +73,9 @@ async fn main() -> anyhow::Result<()> {
     let duration = Duration::from_secs(args.duration);
     let report = Arc::new(Mutex::new(Report::default()));
     let progress = ProgressBar::new(args.duration);
-    progress.set_style(ProgressStyle::with_template("{spinner} {elapsed_precise} [{bar:30}] {msg}")?);
+    progress.set_style(ProgressStyle::with_template(
+        "{spinner} {elapsed_precise} [{bar:30}] {msg}",
+    )?);
 
     let pacer = Pacer::new(args.rate, args.concurrency);
     let started = Instant::now();
@@ -71,13 +84,28 @@ async fn main() -> anyhow::Result<()> {
         Mode::Orders => {
             let client = orders::Client::new(&args.url);
             (0..args.concurrency)
-                .map(|_| tokio::spawn(orders::drive(client.clone(), pacer.clone(), deadline, report.clone())))
+                .map(|_| {
+                    tokio::spawn(orders::drive(
+                        client.clone(),
+                        pacer.clone(),
+                        deadline,
+                        report.clone(),
+                    ))
+                })
                 .collect()
         }
         Mode::Raw => {
-            let target = raw::Target::start(&args.kafka_bootstrap_servers, &args.topic_prefix).await?;
+            let target =
+                raw::Target::start(&args.kafka_bootstrap_servers, &args.topic_prefix).await?;
             (0..args.concurrency)
-                .map(|_| tokio::spawn(raw::drive(target.clone(), pacer.clone(), deadline, report.clone())))
+                .map(|_| {
+                    tokio::spawn(raw::drive(
+                        target.clone(),
+                        pacer.clone(),
+                        deadline,
+                        report.clone(),
+                    ))
+                })
                 .collect()
         }
     };
@@ -93,7 +121,15 @@ async fn main() -> anyhow::Result<()> {
     }
     progress.finish_and_clear();
     let report = report.lock().await;
-    println!("{}", report.summary(&format!("{:?}", args.mode).to_lowercase(), started.elapsed(), args.rate, args.concurrency));
+    println!(
+        "{}",
+        report.summary(
+            &format!("{:?}", args.mode).to_lowercase(),
+            started.elapsed(),
+            args.rate,
+            args.concurrency
+        )
+    );
     Ok(())
 }
 

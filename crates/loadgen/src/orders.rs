@@ -26,7 +26,12 @@ impl Client {
     }
 
     /// Sends one command; returns the status (or the error kind) and the body.
-    async fn send(&self, method: Method, path: &str, body: Option<Value>) -> (String, Option<Value>) {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (String, Option<Value>) {
         let request = self.http.request(method, format!("{}{path}", self.url));
         let request = match body {
             Some(body) => request.json(&body),
@@ -45,7 +50,12 @@ impl Client {
 }
 
 /// Runs lifecycles until the deadline, pacing request starts.
-pub async fn drive(client: Client, pacer: Pacer, deadline: Instant, report: Arc<Mutex<Report>>) -> anyhow::Result<()> {
+pub async fn drive(
+    client: Client,
+    pacer: Pacer,
+    deadline: Instant,
+    report: Arc<Mutex<Report>>,
+) -> anyhow::Result<()> {
     let mut next_start = Instant::now();
     let mut n = 0u64;
     while Instant::now() < deadline {

@@ -7,7 +7,9 @@ use std::time::Instant;
 use chrono::Utc;
 use domain::aggregate::{CommandBatch, CommandMeta};
 use domain::order::{CustomerId, Email, LineItem, OrderEvent, Quantity, Sku, UnitPrice};
-use event_store::{AppendRecord, Appender, AppenderSettings, KafkaConfig, TopicSpec, ensure_topics};
+use event_store::{
+    AppendRecord, Appender, AppenderSettings, KafkaConfig, TopicSpec, ensure_topics,
+};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
@@ -27,9 +29,17 @@ impl Target {
     pub async fn start(bootstrap: &str, prefix: &str) -> anyhow::Result<Self> {
         let kafka = KafkaConfig::new(bootstrap, "loadgen");
         let topic = format!("{prefix}.loadgen-raw");
-        ensure_topics(&kafka, &[TopicSpec::permanent_log(&topic, 6).config("retention.ms", "3600000")]).await?;
+        ensure_topics(
+            &kafka,
+            &[TopicSpec::permanent_log(&topic, 6).config("retention.ms", "3600000")],
+        )
+        .await?;
         let appender = tokio::task::spawn_blocking(move || {
-            Appender::start(&kafka, &format!("loadgen-raw-{}", Uuid::now_v7()), AppenderSettings::default())
+            Appender::start(
+                &kafka,
+                &format!("loadgen-raw-{}", Uuid::now_v7()),
+                AppenderSettings::default(),
+            )
         })
         .await??;
         Ok(Self {
@@ -65,7 +75,12 @@ fn sample_command() -> Vec<u8> {
 }
 
 /// Appends until the deadline, pacing starts.
-pub async fn drive(target: Target, pacer: Pacer, deadline: Instant, report: Arc<Mutex<Report>>) -> anyhow::Result<()> {
+pub async fn drive(
+    target: Target,
+    pacer: Pacer,
+    deadline: Instant,
+    report: Arc<Mutex<Report>>,
+) -> anyhow::Result<()> {
     let mut next_start = Instant::now();
     while Instant::now() < deadline {
         tokio::time::sleep_until(next_start.into()).await;
@@ -78,7 +93,10 @@ pub async fn drive(target: Target, pacer: Pacer, deadline: Instant, report: Arc<
         };
         let result = target.appender.append(record).await;
         let outcome = if result.is_ok() { "appended" } else { "failed" };
-        report.lock().await.record(started.elapsed(), outcome, result.is_ok());
+        report
+            .lock()
+            .await
+            .record(started.elapsed(), outcome, result.is_ok());
         next_start = pacer.next_start(started).unwrap_or_else(Instant::now);
     }
     Ok(())

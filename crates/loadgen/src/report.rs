@@ -28,7 +28,9 @@ impl Default for Report {
 impl Report {
     /// Records one request.
     pub fn record(&mut self, latency: Duration, outcome: &str, ok: bool) {
-        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).max(1);
+        let micros = u64::try_from(latency.as_micros())
+            .unwrap_or(u64::MAX)
+            .max(1);
         let _ = self.latency.record(micros.min(self.latency.high()));
         *self.outcomes.entry(outcome.to_owned()).or_default() += 1;
         if ok {
@@ -49,8 +51,16 @@ impl Report {
     /// The final summary.
     pub fn summary(&self, mode: &str, elapsed: Duration, rate: u64, concurrency: u64) -> String {
         let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
-        let target = if rate == 0 { "flat out".to_owned() } else { format!("target {rate}/s") };
-        let outcomes: Vec<String> = self.outcomes.iter().map(|(k, v)| format!("{k}: {v}")).collect();
+        let target = if rate == 0 {
+            "flat out".to_owned()
+        } else {
+            format!("target {rate}/s")
+        };
+        let outcomes: Vec<String> = self
+            .outcomes
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
         format!(
             "mode {mode}, {target}, concurrency {concurrency}, {:.1} s\n\
              ok: {} ({:.0}/s)\n\
