@@ -4,7 +4,6 @@ PG_HOST=127.0.0.1
 PG_PORT=${PGPORT:-5432}
 PG_LINK=$STATE_DIR/postgres          # our cluster (a folder, or a link to one; see pg_cluster_dir)
 PG_EXTERNAL_MARK=$STATE_DIR/postgres.external
-PG_LOG=$LOG_DIR/postgres.log
 # The role and database the services use (DATABASE_URL's defaults).
 PG_APP_USER=orders PG_APP_PASSWORD=orders PG_APP_DB=orders
 
@@ -19,11 +18,12 @@ as_pg_owner() {
   if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
 }
 
-# The data folder lives in the state folder when the `postgres` user can reach
-# it; a root-only checkout (say under a mode-700 temp folder) gets one under
-# /var/tmp instead, linked from the state folder so down and reset find it.
+# The cluster (data and log) lives in the state folder when the `postgres`
+# user can reach it; a root-only checkout (say under a mode-700 temp folder)
+# gets one under /var/tmp instead, linked from the state folder so down and
+# reset find it. Prints the real path: the server cannot follow the link.
 pg_cluster_dir() {
-  if [ -L "$PG_LINK" ] || [ -d "$PG_LINK" ]; then echo "$PG_LINK"; return; fi
+  if [ -L "$PG_LINK" ] || [ -d "$PG_LINK" ]; then readlink -f "$PG_LINK"; return; fi
   if [ "$(id -u)" -ne 0 ] || runuser -u postgres -- test -x "$STATE_DIR" 2>/dev/null; then
     mkdir -p "$PG_LINK"
   else
@@ -33,7 +33,7 @@ pg_cluster_dir() {
     ln -s "$elsewhere" "$PG_LINK"
   fi
   [ "$(id -u)" -eq 0 ] && chown postgres:postgres "$(readlink -f "$PG_LINK")"
-  echo "$PG_LINK"
+  readlink -f "$PG_LINK"
 }
 
 pg_ready() { pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 1 2>/dev/null; }
@@ -51,7 +51,8 @@ SQL
 
 pg_up() {
   local bin; bin=$(pg_bin)
-  local data; data=$(pg_cluster_dir)/data
+  local cluster; cluster=$(pg_cluster_dir)
+  local data=$cluster/data PG_LOG=$cluster/postgres.log
   if pg_ready; then
     if [ -f "$data/postmaster.pid" ]; then
       log "PostgreSQL (ours) already running on $PG_HOST:$PG_PORT"
@@ -88,7 +89,8 @@ pg_up() {
 
 pg_down() {
   [ -f "$PG_EXTERNAL_MARK" ] && { log "PostgreSQL was not started by us; leaving it"; return; }
-  local data=$PG_LINK/data bin; bin=$(pg_bin)
+  [ -e "$PG_LINK" ] || return 0
+  local data bin; data=$(readlink -f "$PG_LINK")/data; bin=$(pg_bin)
   [ -f "$data/postmaster.pid" ] || return 0
   log "stopping PostgreSQL (pid $(head -n 1 "$data/postmaster.pid"))"
   as_pg_owner "$bin/pg_ctl" stop -D "$data" -m fast -w -t 60 >/dev/null
