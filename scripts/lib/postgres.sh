@@ -15,7 +15,8 @@ pg_bin() {
 
 # Runs a command as the cluster's owner: PostgreSQL refuses to run as root.
 as_pg_owner() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /: the checkout itself may be out of its reach.
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 # The cluster (data and log) lives in the state folder when the `postgres`
