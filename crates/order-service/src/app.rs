@@ -25,9 +25,9 @@ pub struct Application {
 impl Application {
     /// Checks the topics, registers the transactional id, binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let kafka = KafkaConfig::new(&config.kafka_bootstrap_servers, &config.instance_id);
-        let topics = StreamTopics::new(&config.topic_prefix);
-        ensure_topics(&kafka, &topics.specs(config.partitions))
+        let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
+        let topics = StreamTopics::new(&config.topics.topic_prefix);
+        ensure_topics(&kafka, &topics.specs(config.topics.partitions))
             .await
             .context("checking the topics")?;
         let settings = AppenderSettings {

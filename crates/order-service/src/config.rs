@@ -9,19 +9,9 @@ use clap::Parser;
 #[derive(Clone, Debug, Parser)]
 #[command(name = "order-service", about = "The order system's public HTTP API.")]
 pub struct Config {
-    /// Kafka brokers, `host:port[,host:port]`.
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
-    )]
-    pub kafka_bootstrap_servers: String,
-    /// Prefix of the topic names (`<prefix>.events`, ...).
-    #[arg(long, env = "TOPIC_PREFIX", default_value = "orders")]
-    pub topic_prefix: String,
-    /// Partitions of the topics, created with this count or checked against it.
-    #[arg(long, env = "TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
-    pub partitions: i32,
+    /// Brokers and topics.
+    #[command(flatten)]
+    pub topics: service_kit::topics::TopicArgs,
     /// This instance's stable name: its transactional id.
     #[arg(
         long,

@@ -28,9 +28,9 @@ pub struct Application {
 impl Application {
     /// Checks the topics, binds the HTTP port and starts the processor.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let kafka = KafkaConfig::new(&config.kafka_bootstrap_servers, &config.instance_id);
-        let topics = StreamTopics::new(&config.topic_prefix);
-        ensure_topics(&kafka, &topics.specs(config.partitions))
+        let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
+        let topics = StreamTopics::new(&config.topics.topic_prefix);
+        ensure_topics(&kafka, &topics.specs(config.topics.partitions))
             .await
             .context("checking the topics")?;
         let listener = TcpListener::bind(config.http_addr).await.with_context(|| {
@@ -41,7 +41,7 @@ impl Application {
         })?;
 
         let registry = Arc::new(Registry::new());
-        registry.set_partition_count(config.partitions);
+        registry.set_partition_count(config.topics.partitions);
         let stop = Arc::new(AtomicBool::new(false));
         let processor_config = ProcessorConfig {
             kafka,

@@ -14,19 +14,9 @@ use clap::Parser;
     about = "Folds order events into the state store and serves it."
 )]
 pub struct Config {
-    /// Kafka brokers, `host:port[,host:port]`.
-    #[arg(
-        long,
-        env = "KAFKA_BOOTSTRAP_SERVERS",
-        default_value = "127.0.0.1:9092"
-    )]
-    pub kafka_bootstrap_servers: String,
-    /// Prefix of the topic names (`<prefix>.events`, `<prefix>.changes`, ...).
-    #[arg(long, env = "TOPIC_PREFIX", default_value = "orders")]
-    pub topic_prefix: String,
-    /// Partitions of the topics, created with this count or checked against it.
-    #[arg(long, env = "TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
-    pub partitions: i32,
+    /// Brokers and topics.
+    #[command(flatten)]
+    pub topics: service_kit::topics::TopicArgs,
     /// The consumer group the projector instances share.
     #[arg(long, env = "PROJECTOR_GROUP_ID", default_value = "orders-projector")]
     pub group_id: String,

@@ -4,6 +4,7 @@
 //! - [`telemetry`]: tracing to stderr, filtered by `RUST_LOG`.
 //! - [`shutdown`]: a future that completes on SIGTERM or Ctrl-C.
 //! - [`problem`]: RFC 9457 `application/problem+json` error responses.
+//! - [`topics`]: the Kafka and topic flags every service shares.
 //! - [`metrics`]: the Prometheus text format, written by hand (a few lines
 //!   instead of a metrics framework).
 #![deny(missing_docs)]
@@ -12,5 +13,6 @@ pub mod metrics;
 pub mod problem;
 pub mod shutdown;
 pub mod telemetry;
+pub mod topics;
 
 pub use problem::Problem;
