@@ -212,7 +212,10 @@ impl TransactionalProducer {
     /// Commits the open transaction, retrying retriable failures within the
     /// transaction timeout. On an abortable error, call [`Self::abort`].
     pub fn commit(&self) -> Result<(), TxError> {
-        self.retrying("commit_transaction", |p, t| p.commit_transaction(t))
+        self.retrying("commit_transaction", |p, t| {
+            wait_delivered(p, t)?;
+            p.commit_transaction(t)
+        })
     }
 
     /// Aborts the open transaction: none of its records will ever be read by a
@@ -257,6 +260,26 @@ impl TransactionalProducer {
 
     fn error(&self, operation: &'static str, error: KafkaError) -> TxError {
         classify(operation, error, self.producer.client().fatal_error())
+    }
+}
+
+/// Waits until the broker has acknowledged every record sent so far.
+///
+/// `commit_transaction` flushes too, but the client's flush polls in fixed
+/// 100 ms slices while any record is outstanding, which put a 100 ms floor
+/// under every transaction. librdkafka's own flush waits on a condition
+/// variable for the producer's polling thread to serve the delivery reports,
+/// so it returns as soon as the last acknowledgement is in; after it the
+/// client's flush finds nothing outstanding and returns at once.
+fn wait_delivered(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaError> {
+    let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: the pointer is the live handle of `producer`, borrowed for the
+    // whole call; `rd_kafka_flush` may be called from any thread.
+    let code =
+        unsafe { rdkafka::bindings::rd_kafka_flush(producer.client().native_ptr(), timeout_ms) };
+    match RDKafkaErrorCode::from(code) {
+        RDKafkaErrorCode::NoError => Ok(()),
+        code => Err(KafkaError::Flush(code)),
     }
 }
 
