@@ -8,49 +8,59 @@ use domain::order::{
 };
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use crate::projector::OrderSnapshot;
 
 /// `POST /orders`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderBody {
     /// Who places it: 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub customer_id: String,
     /// Where its e-mails go.
+    #[schema(format = "email", max_length = 254)]
     pub email: String,
     /// 1 to 100 lines, each SKU once.
+    #[schema(min_items = 1, max_items = 100)]
     pub items: Vec<ItemBody>,
 }
 
 /// A line, in `POST /orders` and `POST /orders/{id}/items`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ItemBody {
     /// `[A-Za-z0-9._-]{1,64}`.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub sku: String,
     /// 1 to 10000.
+    #[schema(minimum = 1, maximum = 10000)]
     pub quantity: u64,
     /// 0 to 100000000.
+    #[schema(minimum = 0, maximum = 100000000)]
     pub unit_price_cents: u64,
 }
 
 /// `POST /orders/{id}/ship`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipBody {
     /// 1 to 64 characters.
+    #[schema(min_length = 1, max_length = 64)]
     pub carrier: String,
     /// 1 to 128 characters.
+    #[schema(min_length = 1, max_length = 128)]
     pub tracking_number: String,
 }
 
 /// `POST /orders/{id}/cancel`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
     /// 1 to 500 characters.
+    #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
 }
 
@@ -104,7 +114,7 @@ impl CancelBody {
 }
 
 /// A line in the view.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct ItemView {
     sku: String,
     quantity: u32,
@@ -112,23 +122,36 @@ pub struct ItemView {
 }
 
 /// The order as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct OrderView {
     id: Uuid,
     customer_id: String,
     email: String,
+    #[schema(schema_with = status_schema)]
     status: Status,
     items: Vec<ItemView>,
     total_cents: u64,
+    /// Also the `ETag`; send it back in `If-Match`.
     version: u64,
     created_at: Option<DateTime<Utc>>,
     updated_at: Option<DateTime<Utc>>,
+    /// Once shipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     carrier: Option<String>,
+    /// Once shipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     tracking_number: Option<String>,
+    /// Once cancelled.
     #[serde(skip_serializing_if = "Option::is_none")]
     cancel_reason: Option<String>,
+}
+
+/// The status names, taken from the domain so the document cannot drift.
+fn status_schema() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Status::ALL.map(Status::as_str)))
+        .build()
 }
 
 impl OrderView {

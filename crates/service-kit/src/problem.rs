@@ -8,18 +8,27 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-/// A problem details object.
-#[derive(Clone, Debug, Serialize)]
+/// The media type of every error body.
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// A problem details object (RFC 9457), served as `application/problem+json`.
+#[derive(Clone, Debug, Serialize, utoipa::ToSchema)]
 pub struct Problem {
+    /// `about:blank`: the status says what kind of problem it is.
     #[serde(rename = "type")]
     kind: String,
+    /// The status's standard phrase.
     title: String,
+    /// The HTTP status.
     status: u16,
+    /// What went wrong for this request.
     #[serde(skip_serializing_if = "Option::is_none")]
     detail: Option<String>,
+    /// Members of some problems: the offending `field`, a `command_id`.
     #[serde(flatten)]
     extensions: Map<String, Value>,
     #[serde(skip)]
+    #[schema(ignore)]
     retry_after: Option<u64>,
 }
 
@@ -78,10 +87,7 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut response = (status, body).into_response();
         let headers = response.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
         if let Some(seconds) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }

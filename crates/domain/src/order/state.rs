@@ -23,6 +23,15 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in lifecycle order.
+    pub const ALL: [Status; 5] = [
+        Status::Placed,
+        Status::Confirmed,
+        Status::Shipped,
+        Status::Delivered,
+        Status::Cancelled,
+    ];
+
     /// The name the API and messages use.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -7,10 +7,19 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use domain::order::{OrderCommand, Sku};
 
+use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId};
 use super::{AppState, Command, json_body, parse_order_id, run_command};
 use crate::view::{ItemBody, invalid};
 
 /// Adds a line (or raises a SKU's quantity) while the order is `placed`.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/items",
+    tag = "orders",
+    request_body = ItemBody,
+    params(OrderId, CommandHeaders),
+    responses(OrderAnswer, CommandErrors, BodyErrors)
+)]
 pub async fn add(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -39,6 +48,13 @@ pub async fn add(
 }
 
 /// Removes a line while the order is `placed` (never the last one).
+#[utoipa::path(
+    delete,
+    path = "/orders/{id}/items/{sku}",
+    tag = "orders",
+    params(OrderId, ("sku" = String, Path, description = "The line's SKU"), CommandHeaders),
+    responses(OrderAnswer, CommandErrors)
+)]
 pub async fn remove(
     State(state): State<AppState>,
     Path((id, sku)): Path<(String, String)>,

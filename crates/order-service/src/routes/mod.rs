@@ -3,23 +3,28 @@
 
 mod health;
 mod items;
+mod openapi;
 mod orders;
 mod transitions;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::Router;
 use axum::body::{Bytes, to_bytes};
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use domain::order::OrderCommand;
 use event_store::probe::KafkaProbe;
 use serde::de::DeserializeOwned;
 use service_kit::Problem;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 use uuid::Uuid;
 
 use crate::execute::{CommandRequest, Executor};
@@ -54,24 +59,55 @@ pub struct ApiMetrics {
     pub failed: AtomicU64,
     /// Answers replayed for an `Idempotency-Key`.
     pub replayed: AtomicU64,
+    /// Requests being answered now (what a graceful shutdown waits for).
+    pub in_flight: AtomicU64,
 }
 
-/// The router, drivable without a socket in tests.
+/// Counts the request in [`ApiMetrics::in_flight`] while it runs.
+async fn track_in_flight(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let metrics = state.metrics.clone();
+    metrics.in_flight.fetch_add(1, Ordering::Relaxed);
+    let _done = Guard(move || {
+        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
+    });
+    next.run(request).await
+}
+
+/// Runs its closure when dropped, so a cancelled request is counted out too.
+struct Guard<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for Guard<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
+}
+
+/// The router, drivable without a socket in tests. Every route is registered
+/// through its documented handler, so `/openapi.json` lists them all.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/orders", post(orders::place))
-        .route("/orders/{id}", get(orders::get))
-        .route("/orders/{id}/items", post(items::add))
-        .route("/orders/{id}/items/{sku}", delete(items::remove))
-        .route("/orders/{id}/confirm", post(transitions::confirm))
-        .route("/orders/{id}/ship", post(transitions::ship))
-        .route("/orders/{id}/deliver", post(transitions::deliver))
-        .route("/orders/{id}/cancel", post(transitions::cancel))
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+    let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(orders::place))
+        .routes(routes!(orders::get))
+        .routes(routes!(items::add))
+        .routes(routes!(items::remove))
+        .routes(routes!(transitions::confirm))
+        .routes(routes!(transitions::ship))
+        .routes(routes!(transitions::deliver))
+        .routes(routes!(transitions::cancel))
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(openapi::document))
+        .split_for_parts();
+    let document = openapi::OpenApiJson(api.to_json().unwrap_or_default().into());
+    router
         .fallback(service_kit::problem::not_found)
         .method_not_allowed_fallback(service_kit::problem::method_not_allowed)
+        .layer(Extension(document))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            track_in_flight,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state)
 }

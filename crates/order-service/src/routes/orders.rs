@@ -10,15 +10,32 @@ use axum::response::{IntoResponse, Response};
 use domain::order::OrderCommand;
 use serde::Deserialize;
 use service_kit::Problem;
+use utoipa::IntoParams;
 
+use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId, ReadErrors};
 use super::{AppState, Command, json_body, order_response, parse_order_id, run_command};
 use crate::projector::{ProjectorError, Wait};
-use crate::view::PlaceOrderBody;
+use crate::view::{OrderView, PlaceOrderBody};
 
 /// How long `?min_version=` may wait.
 const MAX_READ_WAIT: Duration = Duration::from_secs(10);
 
 /// Places an order: 201 with `Location` and the view.
+#[utoipa::path(
+    post,
+    path = "/orders",
+    tag = "orders",
+    request_body = PlaceOrderBody,
+    params(CommandHeaders),
+    responses(
+        (status = 201, description = "Placed", body = OrderView, headers(
+            ("ETag" = String, description = "The order's version, for `If-Match`"),
+            ("Location" = String, description = "The order's URL"),
+        )),
+        CommandErrors,
+        BodyErrors,
+    )
+)]
 pub async fn place(
     State(state): State<AppState>,
     OriginalUri(uri): OriginalUri,
@@ -49,14 +66,22 @@ pub async fn place(
 }
 
 /// `GET /orders/{id}` parameters.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ReadParams {
     /// Wait (at most 10 s) until the order has at least this version.
     min_version: Option<u64>,
 }
 
 /// The order's current view; with `?min_version=N`, once it has version N.
+#[utoipa::path(
+    get,
+    path = "/orders/{id}",
+    tag = "orders",
+    params(OrderId, ReadParams),
+    responses(OrderAnswer, ReadErrors,)
+)]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use domain::order::OrderCommand;
 use service_kit::Problem;
 
+use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId};
 use super::{AppState, Command, json_body, parse_order_id, run_command};
 use crate::view::{CancelBody, ShipBody};
 
@@ -34,6 +35,13 @@ async fn transition(
 }
 
 /// `placed` → `confirmed`.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/confirm",
+    tag = "orders",
+    params(OrderId, CommandHeaders),
+    responses(OrderAnswer, CommandErrors)
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -44,6 +52,13 @@ pub async fn confirm(
 }
 
 /// `shipped` → `delivered`.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/deliver",
+    tag = "orders",
+    params(OrderId, CommandHeaders),
+    responses(OrderAnswer, CommandErrors)
+)]
 pub async fn deliver(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -54,6 +69,14 @@ pub async fn deliver(
 }
 
 /// `confirmed` → `shipped`, with carrier and tracking number.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/ship",
+    tag = "orders",
+    request_body = ShipBody,
+    params(OrderId, CommandHeaders),
+    responses(OrderAnswer, CommandErrors, BodyErrors)
+)]
 pub async fn ship(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -75,6 +98,14 @@ pub async fn ship(
 }
 
 /// `placed` or `confirmed` → `cancelled`, with a reason.
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/cancel",
+    tag = "orders",
+    request_body = CancelBody,
+    params(OrderId, CommandHeaders),
+    responses(OrderAnswer, CommandErrors, BodyErrors)
+)]
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,

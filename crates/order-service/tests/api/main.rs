@@ -5,4 +5,6 @@ mod bad_input;
 mod concurrency;
 mod idempotency;
 mod lifecycle;
+mod openapi;
+mod shutdown;
 mod support;

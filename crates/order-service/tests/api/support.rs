@@ -4,6 +4,8 @@ use clap::Parser;
 use event_store::{KafkaConfig, StreamTopics, read_committed_to_end};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 /// A projector and an order-service on fresh topics.
@@ -12,6 +14,9 @@ pub struct System {
     pub http: reqwest::Client,
     pub topics: StreamTopics,
     kafka: KafkaConfig,
+    prefix: String,
+    projector_url: String,
+    service: Service,
 }
 
 pub async fn start() -> System {
@@ -37,31 +42,55 @@ pub async fn start() -> System {
     let projector_url = format!("http://{}", projector.local_addr().expect("bound"));
     tokio::spawn(projector.run_until_stopped(std::future::pending()));
 
-    let service = order_service::Config::parse_from([
-        "order-service",
-        &format!("--topic-prefix={prefix}"),
-        "--partitions=3",
-        &format!("--instance-id=order-service-{run}"),
-        &format!("--projector-url={projector_url}"),
-        "--http-addr=127.0.0.1:0",
-        "--conflict-retries=50",
-    ]);
-    let service = order_service::Application::build(service)
-        .await
-        .expect("order-service starts");
-    let base_url = format!("http://{}", service.local_addr().expect("bound"));
-    tokio::spawn(service.run_until_stopped(std::future::pending()));
+    let service = Service::start(&prefix, &projector_url, &format!("order-service-{run}")).await;
 
     let servers =
         std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let system = System {
-        base_url,
+        base_url: service.base_url.clone(),
         http: reqwest::Client::new(),
         topics: event_store::StreamTopics::new(&prefix),
         kafka: KafkaConfig::new(servers, format!("order-service-test-{run}")),
+        prefix,
+        projector_url,
+        service,
     };
     system.wait_ready().await;
     system
+}
+
+/// One running order-service.
+pub struct Service {
+    pub base_url: String,
+    shutdown: Option<oneshot::Sender<()>>,
+    served: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Service {
+    async fn start(prefix: &str, projector_url: &str, instance_id: &str) -> Self {
+        let config = order_service::Config::parse_from([
+            "order-service",
+            &format!("--topic-prefix={prefix}"),
+            "--partitions=3",
+            &format!("--instance-id={instance_id}"),
+            &format!("--projector-url={projector_url}"),
+            "--http-addr=127.0.0.1:0",
+            "--conflict-retries=50",
+        ]);
+        let service = order_service::Application::build(config)
+            .await
+            .expect("order-service starts");
+        let base_url = format!("http://{}", service.local_addr().expect("bound"));
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let served = tokio::spawn(service.run_until_stopped(async move {
+            let _ = stop.await;
+        }));
+        Self {
+            base_url,
+            shutdown: Some(shutdown),
+            served: Some(served),
+        }
+    }
 }
 
 impl System {
@@ -134,6 +163,36 @@ impl System {
 
     pub fn kafka(&self) -> &KafkaConfig {
         &self.kafka
+    }
+
+    /// Another order-service on the same topics and projector.
+    pub async fn another_service(&self) -> Service {
+        let instance = format!("order-service-{}", Uuid::now_v7().simple());
+        Service::start(&self.prefix, &self.projector_url, &instance).await
+    }
+
+    /// Signals the first order-service to stop (as SIGTERM does); the
+    /// handle resolves once it has stopped serving.
+    pub fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        if let Some(shutdown) = self.service.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.service.served.take().expect("shut down once")
+    }
+
+    /// A gauge or counter of the first order-service's `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self
+            .request(Method::GET, "/metrics")
+            .send()
+            .await
+            .expect("metrics answer")
+            .text()
+            .await
+            .expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
     }
 }
 

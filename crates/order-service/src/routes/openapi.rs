@@ -1,0 +1,157 @@
+//! `GET /openapi.json`, and the pieces of the document the handlers share:
+//! their headers and the error answers of each kind of route.
+//!
+//! Each handler carries its own `#[utoipa::path]`, and the router is built
+//! from those same handlers, so a route cannot exist without its entry.
+
+use std::sync::Arc;
+
+use axum::Extension;
+use axum::http::header;
+use axum::response::IntoResponse;
+use service_kit::Problem;
+use utoipa::{IntoParams, IntoResponses, OpenApi};
+use uuid::Uuid;
+
+use crate::view::OrderView;
+
+/// The document's root; the paths come from the router.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Orders API",
+        description = "Commands on orders, appended to Kafka as events, \
+                       answered once the projector has folded them (read-your-writes). \
+                       Errors are RFC 9457 problem details."
+    ),
+    tags(
+        (name = "orders", description = "Place orders and take them through their lifecycle."),
+        (name = "operations", description = "Health, readiness, metrics and this document.")
+    )
+)]
+pub struct ApiDoc;
+
+/// The rendered document, shared by every request for it.
+#[derive(Clone)]
+pub struct OpenApiJson(pub Arc<str>);
+
+/// The order id in the path.
+#[derive(IntoParams)]
+#[into_params(names("id"), parameter_in = Path)]
+#[expect(
+    dead_code,
+    reason = "describes the path for the document; handlers parse it themselves"
+)]
+pub struct OrderId(Uuid);
+
+/// The headers every command accepts.
+#[derive(IntoParams)]
+#[into_params(names("If-Match", "Idempotency-Key"), parameter_in = Header)]
+#[expect(
+    dead_code,
+    reason = "describes headers for the document; handlers read them themselves"
+)]
+pub struct CommandHeaders(
+    /// `"<version>"`: run only if the order is still at this version (else 412).
+    Option<String>,
+    /// 1 to 255 visible ASCII characters: a retry with the same key and body
+    /// returns the first answer and appends nothing.
+    Option<String>,
+);
+
+/// Success with the order: its view, and its version as `ETag`.
+#[derive(IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "describes answers for the document; handlers build the view"
+)]
+pub enum OrderAnswer {
+    /// The order after the command (or, for a read, now).
+    #[response(status = 200, headers(
+        ("ETag" = String, description = "The order's version, for `If-Match`")
+    ))]
+    Ok(OrderView),
+}
+
+/// What any command can answer besides success.
+#[derive(IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "describes answers for the document; handlers build `Problem`s"
+)]
+pub enum CommandErrors {
+    /// Malformed JSON, `If-Match` or `Idempotency-Key`.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No such order.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// Illegal in the order's status, still contended after retries, or the
+    /// `Idempotency-Key` is in use by a request still running.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Conflict(Problem),
+    /// `If-Match` names a version that is no longer current.
+    #[response(status = 412, content_type = "application/problem+json")]
+    PreconditionFailed(Problem),
+    /// A field breaks its rule (the problem names it), the body has unknown
+    /// or missing fields, or the `Idempotency-Key` was used with another body.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Problem),
+    /// Kafka or the projector is unavailable; nothing was appended. Retry.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+    /// Appended, but the verdict did not come in time: the command may still
+    /// take effect. Retry with the same `Idempotency-Key` to learn its fate.
+    #[response(status = 504, content_type = "application/problem+json")]
+    VerdictTimeout(Problem),
+}
+
+/// What a command with a body can answer besides [`CommandErrors`].
+#[derive(IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "describes answers for the document; handlers build `Problem`s"
+)]
+pub enum BodyErrors {
+    /// The body is over 64 KiB.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+}
+
+/// What a read can answer besides success.
+#[derive(IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "describes answers for the document; handlers build `Problem`s"
+)]
+pub enum ReadErrors {
+    /// An unknown or malformed query parameter.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No such order.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The projector is unavailable. Retry.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+    /// The awaited version did not arrive in time.
+    #[response(status = 504, content_type = "application/problem+json")]
+    TimedOut(Problem),
+}
+
+/// This API's OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "The OpenAPI document", content_type = "application/json"))
+)]
+pub async fn document(Extension(OpenApiJson(json)): Extension<OpenApiJson>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        json.to_string(),
+    )
+}
