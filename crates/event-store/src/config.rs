@@ -35,6 +35,20 @@ impl KafkaConfig {
         config
     }
 
+    /// A consumer of committed records (`read_committed`) that keeps its
+    /// position elsewhere: it commits nothing to Kafka by itself, and its
+    /// owner assigns partitions with the offsets it stored.
+    pub fn self_positioned_consumer_config(&self, group_id: &str) -> ClientConfig {
+        let mut config = self.client_config();
+        config
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "false")
+            .set("enable.auto.offset.store", "false")
+            .set("isolation.level", "read_committed")
+            .set("fetch.wait.max.ms", "50");
+        config
+    }
+
     /// The settings every client starts from.
     pub(crate) fn client_config(&self) -> ClientConfig {
         let mut config = ClientConfig::new();

@@ -56,6 +56,12 @@ impl Application {
             },
             idempotency: IdempotencyCache::default(),
             kafka: KafkaProbe::new(&kafka).context("creating the Kafka probe")?,
+            read_model: read_model::schema::connect_lazy(
+                &config.database_url,
+                read_model::LIVE_SCHEMA,
+                8,
+            )
+            .context("--database-url")?,
             metrics: Arc::default(),
         };
         Ok(Self { listener, state })

@@ -42,6 +42,13 @@ pub struct Config {
     /// How long the first append of a shared transaction waits for others, in µs.
     #[arg(long, env = "ORDER_SERVICE_LINGER_US", default_value_t = 1_000)]
     pub linger_us: u64,
+    /// The PostgreSQL database of the read model (`GET /orders`, `GET /orders/{id}/events`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://orders:orders@127.0.0.1:5432/orders"
+    )]
+    pub database_url: String,
 }
 
 impl Config {

@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 
 use crate::Config;
 use crate::http::{self, AppState};
+use crate::read_model::ReadModel;
 
 /// A started projector.
 pub struct Application {
@@ -23,6 +24,7 @@ pub struct Application {
     state: AppState,
     processor: JoinHandle<Result<(), processor::ProcessorError>>,
     stop: Arc<AtomicBool>,
+    read_model: Option<ReadModel>,
 }
 
 impl Application {
@@ -53,7 +55,13 @@ impl Application {
             store_options: StoreOptions::new(config.cache_mib << 20),
             crash_after_commits: config.crash_after_commits,
         };
-        let state = AppState::new(registry.clone(), topics.clone(), config.instance_id.clone());
+        let read_model = if config.read_model {
+            Some(ReadModel::start(&config).context("starting the read model pipeline")?)
+        } else {
+            None
+        };
+        let mut state = AppState::new(registry.clone(), topics.clone(), config.instance_id.clone());
+        state.read_model = read_model.as_ref().map(|r| r.metrics.clone());
         let processor = std::thread::Builder::new()
             .name("processor".into())
             .spawn({
@@ -71,6 +79,7 @@ impl Application {
             state,
             processor,
             stop,
+            read_model,
         })
     }
 
@@ -90,6 +99,7 @@ impl Application {
             state,
             processor,
             stop,
+            read_model,
         } = self;
         let processor_done = state.processor_done.clone();
         let server = axum::serve(listener, http::router(state.clone())).with_graceful_shutdown(async move {
@@ -99,6 +109,12 @@ impl Application {
             }
         });
         server.await.context("serving HTTP")?;
+        if let Some(read_model) = read_model {
+            read_model
+                .stop()
+                .await
+                .context("the read model pipeline failed")?;
+        }
         stop.store(true, Ordering::Relaxed);
         state_done(&processor_done).await;
         match processor.join() {

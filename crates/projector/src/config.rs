@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// The projector's settings.
 #[derive(Clone, Debug, Parser)]
@@ -39,6 +39,27 @@ pub struct Config {
     /// Where the HTTP API listens.
     #[arg(long, env = "PROJECTOR_HTTP_ADDR", default_value = "127.0.0.1:8081")]
     pub http_addr: SocketAddr,
+    /// The PostgreSQL database of the read model.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://orders:orders@127.0.0.1:5432/orders"
+    )]
+    pub database_url: String,
+    /// Fold into the PostgreSQL read model too (`false` runs the state store alone).
+    #[arg(long, env = "PROJECTOR_READ_MODEL", default_value_t = true, action = clap::ArgAction::Set)]
+    pub read_model: bool,
+    /// What to do; serving is the default.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The projector's tasks besides serving.
+#[derive(Clone, Debug, Subcommand)]
+pub enum Command {
+    /// Replays the events topic from offset 0 into a shadow copy of the read
+    /// model while the live one keeps serving, then swaps it in atomically.
+    RebuildReadModel,
 }
 
 impl Config {

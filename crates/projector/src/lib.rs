@@ -5,13 +5,15 @@
 //! - [`config`]: flags with environment fallbacks.
 //! - [`app`]: start-up (topics, stores, HTTP) and orderly shutdown.
 //! - [`http`]: the state API: orders, command outcomes, partitions, health, metrics.
-//! - [`read_model`]: the PostgreSQL read model's schema (sqlx migrations).
+//! - [`rebuild`]: the `rebuild-read-model` subcommand.
+//! - [`read_model`]: runs the PostgreSQL read model pipeline (crate `read-model`) beside the processor.
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod config;
 pub mod http;
 pub mod read_model;
+pub mod rebuild;
 
 pub use app::Application;
 pub use config::Config;

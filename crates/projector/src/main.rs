@@ -1,11 +1,15 @@
 use anyhow::Context;
 use clap::Parser;
+use projector::config::Command;
 use projector::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     service_kit::telemetry::init();
     let config = Config::parse();
+    if let Some(Command::RebuildReadModel) = config.command {
+        return projector::rebuild::run(&config).await;
+    }
     let app = Application::build(config)
         .await
         .context("starting the projector")?;

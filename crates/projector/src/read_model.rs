@@ -1,12 +1,82 @@
-//! The PostgreSQL read model: its schema lives in `migrations/`, applied at start-up.
+//! The read model pipeline as the projector runs it: its own task, its own
+//! consumer, PostgreSQL's pace. It never holds back the state store: while
+//! PostgreSQL is away it retries with backoff and the processor goes on.
 
-use sqlx::PgPool;
-use sqlx::migrate::{MigrateError, Migrator};
+use std::sync::Arc;
+use std::time::Duration;
 
-/// The read model's migrations, embedded in the binary.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+use read_model::orders::OrdersProjection;
+use read_model::pipeline::{Limit, PipelineError};
+use read_model::{Pipeline, PipelineConfig, PipelineMetrics, schema};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
-/// Brings the schema up to date; a no-op when it already is.
-pub async fn migrate(pool: &PgPool) -> Result<(), MigrateError> {
-    MIGRATOR.run(pool).await
+use crate::Config;
+
+/// Records in one SQL transaction at most.
+const MAX_BATCH: usize = 5_000;
+
+/// How the read model pipeline is set up, from the projector's flags.
+pub fn pipeline_config(config: &Config) -> PipelineConfig {
+    PipelineConfig {
+        kafka: event_store::KafkaConfig::new(
+            &config.topics.kafka_bootstrap_servers,
+            format!("{}-read-model", config.instance_id),
+        ),
+        topic: event_store::StreamTopics::new(&config.topics.topic_prefix).events,
+        partitions: config.topics.partitions,
+        group_id: format!("{}-read-model", config.group_id),
+        max_batch: MAX_BATCH,
+        linger: Duration::from_millis(20),
+    }
+}
+
+/// The running pipeline.
+pub struct ReadModel {
+    /// Its counters.
+    pub metrics: Arc<PipelineMetrics>,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<Result<(), PipelineError>>,
+}
+
+impl ReadModel {
+    /// Starts folding into the live schema; the schema is created or migrated
+    /// once PostgreSQL answers.
+    pub fn start(config: &Config) -> anyhow::Result<Self> {
+        let pool = schema::connect_lazy(&config.database_url, read_model::LIVE_SCHEMA, 4)
+            .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
+        let metrics = Arc::new(PipelineMetrics::default());
+        let (stop, mut stopped) = watch::channel(false);
+        let pipeline = Pipeline::new(
+            pipeline_config(config),
+            OrdersProjection,
+            pool.clone(),
+            metrics.clone(),
+        );
+        let task = tokio::spawn(async move {
+            let mut delay = Duration::from_millis(100);
+            while let Err(error) = schema::prepare(&pool, read_model::LIVE_SCHEMA).await {
+                tracing::warn!(%error, "read model not ready; retrying");
+                tokio::select! {
+                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
+                    () = tokio::time::sleep(delay) => {}
+                }
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+            pipeline.run(Limit::Forever, stopped).await
+        });
+        Ok(Self {
+            metrics,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops after the batch in progress; a batch cut short is rolled back,
+    /// and the next start resumes from the stored offsets.
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.stop.send_replace(true);
+        self.task.await??;
+        Ok(())
+    }
 }

@@ -447,9 +447,13 @@ impl<A: Aggregate> Fold<A> {
     }
 }
 
-/// Decodes a record and checks that its key is the aggregate's id (the key
-/// decides the partition, and so which consumer folds it).
-fn decode<A: Aggregate>(key: &[u8], payload: &[u8]) -> Result<CommandBatch<A::Event>, DecodeError> {
+/// Decodes a record of an events topic and checks that its key is the
+/// aggregate's id (the key decides the partition, and so which consumer folds
+/// it). Every consumer that folds the log decodes with this.
+pub fn decode<A: Aggregate>(
+    key: &[u8],
+    payload: &[u8],
+) -> Result<CommandBatch<A::Event>, DecodeError> {
     let batch = CommandBatch::decode(payload, A::TYPE)?;
     let mut expected = Uuid::encode_buffer();
     if key

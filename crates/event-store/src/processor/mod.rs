@@ -28,6 +28,7 @@ use crate::store::{Registry, RestoreError, StoreError, StoreOptions};
 use crate::transaction::{TransactionalProducer, TxError};
 use crate::{KafkaConfig, StreamTopics};
 use fold::Fold;
+pub use fold::decode;
 
 /// What a command came to, as the processor recorded it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,6 +3,7 @@
 
 mod health;
 mod items;
+mod lists;
 mod openapi;
 mod orders;
 mod transitions;
@@ -44,6 +45,8 @@ pub struct AppState {
     pub idempotency: IdempotencyCache,
     /// Checks the brokers for `/readyz`.
     pub kafka: KafkaProbe,
+    /// The PostgreSQL read model, for lists and histories.
+    pub read_model: sqlx::PgPool,
     /// Counters for `/metrics`.
     pub metrics: Arc<ApiMetrics>,
 }
@@ -86,8 +89,9 @@ impl<F: FnMut()> Drop for Guard<F> {
 /// through its documented handler, so `/openapi.json` lists them all.
 pub fn router(state: AppState) -> Router {
     let (router, api) = OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
-        .routes(routes!(orders::place))
+        .routes(routes!(orders::place, lists::list))
         .routes(routes!(orders::get))
+        .routes(routes!(lists::history))
         .routes(routes!(items::add))
         .routes(routes!(items::remove))
         .routes(routes!(transitions::confirm))

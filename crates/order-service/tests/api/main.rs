@@ -5,6 +5,7 @@ mod bad_input;
 mod concurrency;
 mod idempotency;
 mod lifecycle;
+mod lists;
 mod openapi;
 mod shutdown;
 mod support;

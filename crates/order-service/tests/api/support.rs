@@ -16,6 +16,7 @@ pub struct System {
     kafka: KafkaConfig,
     prefix: String,
     projector_url: String,
+    database_url: String,
     service: Service,
 }
 
@@ -26,6 +27,7 @@ pub async fn start() -> System {
     let run = Uuid::now_v7().simple().to_string();
     let prefix = format!("test-{run}");
     let state_dir = std::env::temp_dir().join(format!("order-service-test-{run}"));
+    let database_url = test_database(&run).await;
     let projector = projector::Config::parse_from([
         "projector",
         &format!("--topic-prefix={prefix}"),
@@ -35,6 +37,7 @@ pub async fn start() -> System {
         &format!("--state-dir={}", state_dir.display()),
         "--http-addr=127.0.0.1:0",
         "--commit-interval-ms=20",
+        &format!("--database-url={database_url}"),
     ]);
     let projector = projector::Application::build(projector)
         .await
@@ -42,7 +45,13 @@ pub async fn start() -> System {
     let projector_url = format!("http://{}", projector.local_addr().expect("bound"));
     tokio::spawn(projector.run_until_stopped(std::future::pending()));
 
-    let service = Service::start(&prefix, &projector_url, &format!("order-service-{run}")).await;
+    let service = Service::start(
+        &prefix,
+        &projector_url,
+        &database_url,
+        &format!("order-service-{run}"),
+    )
+    .await;
 
     let servers =
         std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
@@ -53,10 +62,31 @@ pub async fn start() -> System {
         kafka: KafkaConfig::new(servers, format!("order-service-test-{run}")),
         prefix,
         projector_url,
+        database_url,
         service,
     };
     system.wait_ready().await;
     system
+}
+
+/// A database of this system's own on the test server (`DATABASE_URL`'s),
+/// so its read model holds only this test's orders.
+async fn test_database(run: &str) -> String {
+    use sqlx::{Connection, Executor};
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://orders:orders@127.0.0.1:5432/orders".into());
+    let mut admin = sqlx::PgConnection::connect(&url)
+        .await
+        .expect("the test PostgreSQL answers");
+    // The name is ours (a UUID), not input: safe to splice.
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(
+            r#"CREATE DATABASE "test_{run}""#
+        )))
+        .await
+        .expect("a test database");
+    let (base, _) = url.rsplit_once('/').expect("a database URL");
+    format!("{base}/test_{run}")
 }
 
 /// One running order-service.
@@ -67,7 +97,12 @@ pub struct Service {
 }
 
 impl Service {
-    async fn start(prefix: &str, projector_url: &str, instance_id: &str) -> Self {
+    async fn start(
+        prefix: &str,
+        projector_url: &str,
+        database_url: &str,
+        instance_id: &str,
+    ) -> Self {
         let config = order_service::Config::parse_from([
             "order-service",
             &format!("--topic-prefix={prefix}"),
@@ -76,6 +111,7 @@ impl Service {
             &format!("--projector-url={projector_url}"),
             "--http-addr=127.0.0.1:0",
             "--conflict-retries=50",
+            &format!("--database-url={database_url}"),
         ]);
         let service = order_service::Application::build(config)
             .await
@@ -168,7 +204,13 @@ impl System {
     /// Another order-service on the same topics and projector.
     pub async fn another_service(&self) -> Service {
         let instance = format!("order-service-{}", Uuid::now_v7().simple());
-        Service::start(&self.prefix, &self.projector_url, &instance).await
+        Service::start(
+            &self.prefix,
+            &self.projector_url,
+            &self.database_url,
+            &instance,
+        )
+        .await
     }
 
     /// Signals the first order-service to stop (as SIGTERM does); the

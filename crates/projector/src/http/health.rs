@@ -104,7 +104,44 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "projector_lag",
             "Records not yet folded, per owned partition.",
             &per_partition(&|h| (h.high_watermark() - h.committed()).max(0)),
-        )
-        .finish();
+        );
+    let body = match &state.read_model {
+        Some(rm) => body
+            .counter(
+                "read_model_batches_total",
+                "Batches written to PostgreSQL, each in one transaction with its offsets.",
+                get(&rm.batches),
+            )
+            .counter(
+                "read_model_records_total",
+                "Records of the events topic folded into the read model.",
+                get(&rm.records),
+            )
+            .counter(
+                "read_model_events_total",
+                "Events accepted into the read model.",
+                get(&rm.events),
+            )
+            .counter(
+                "read_model_poison_skipped_total",
+                "Records that are not valid envelopes, skipped (dead-lettered by the state store's pipeline).",
+                get(&rm.poison),
+            )
+            .counter(
+                "read_model_errors_total",
+                "Batches that failed (PostgreSQL or Kafka unavailable) and were retried.",
+                get(&rm.errors),
+            )
+            .gauge(
+                "read_model_next_offset",
+                "Next offset the read model folds, per partition.",
+                &rm.positions()
+                    .iter()
+                    .map(|(p, o)| (format!("partition=\"{p}\""), *o as f64))
+                    .collect::<Vec<_>>(),
+            ),
+        None => body,
+    }
+    .finish();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

@@ -36,6 +36,8 @@ pub struct AppState {
     topics: StreamTopics,
     instance_id: String,
     pub(crate) processor_done: Arc<watch::Sender<bool>>,
+    /// The read model pipeline's counters, when it runs.
+    pub(crate) read_model: Option<Arc<read_model::PipelineMetrics>>,
 }
 
 impl AppState {
@@ -46,6 +48,7 @@ impl AppState {
             topics,
             instance_id,
             processor_done: Arc::new(watch::Sender::new(false)),
+            read_model: None,
         }
     }
 

@@ -1,42 +1,356 @@
-//! The read model's schema.
+//! Guarantee 3: the PostgreSQL read model equals the fold of the log, across
+//! `kill -9` of the projector, an immediate stop of PostgreSQL, a rebuild,
+//! and paging under concurrent writes.
 
-use crate::support::database::TestDatabase;
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::process::Command;
+use std::time::Duration;
+
+use domain::order::Order;
+use read_model::queries::{ListOrders, list_orders};
+use sqlx::PgPool;
+use sqlx::types::Json;
+use uuid::Uuid;
+
+use crate::support::database::{PrivateCluster, TestDatabase};
+use crate::support::fold::{LogFold, fold_log};
+use crate::support::process::Projector;
+use crate::support::{PARTITIONS, Rng, eventually, fresh_topics, kafka, write};
+
+type OrderSnapshot = domain::aggregate::Snapshot<Option<Order>>;
 
 #[tokio::test]
-async fn migrations_apply_to_an_empty_database_and_again_as_a_no_op() -> anyhow::Result<()> {
+async fn migrations_apply_to_an_empty_schema_and_again_as_a_no_op() -> anyhow::Result<()> {
     let db = TestDatabase::create().await?;
-
-    projector::read_model::migrate(&db.pool).await?;
-    projector::read_model::migrate(&db.pool).await?;
+    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 2).await?;
+    read_model::schema::prepare(&pool, read_model::LIVE_SCHEMA).await?;
 
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&db.pool)
+        .fetch_one(&pool)
         .await?;
     assert_eq!(
         applied as usize,
-        projector::read_model::MIGRATOR.iter().count()
+        read_model::schema::MIGRATOR.iter().count()
     );
-
-    let columns: Vec<String> = sqlx::query_scalar(
-        "SELECT column_name::text FROM information_schema.columns
-         WHERE table_name = 'read_model_offsets' ORDER BY ordinal_position",
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables
+         WHERE table_schema = 'read_model' ORDER BY table_name",
     )
-    .fetch_all(&db.pool)
+    .fetch_all(&pool)
     .await?;
-    assert_eq!(columns, ["topic", "partition", "next_offset"]);
-
+    assert_eq!(
+        tables,
+        [
+            "_sqlx_migrations",
+            "offsets",
+            "order_events",
+            "order_lines",
+            "orders"
+        ]
+    );
+    let negative = sqlx::query("INSERT INTO offsets VALUES ('orders.events', 0, -1)")
+        .execute(&pool)
+        .await;
+    assert!(negative.is_err(), "a negative offset is refused");
+    pool.close().await;
     db.drop().await
 }
 
-#[tokio::test]
-async fn the_offsets_table_rejects_a_negative_offset() -> anyhow::Result<()> {
-    let db = TestDatabase::create().await?;
-    projector::read_model::migrate(&db.pool).await?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_and_a_postgres_crash_leave_the_read_model_equal_to_the_fold() -> anyhow::Result<()>
+{
+    let seed = 0x5eed_0101;
+    let cluster = PrivateCluster::start()?;
+    let url = cluster.url();
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    let mut projector =
+        Projector::start_with_env(&topics, &group, &state_dir, &[], &[("DATABASE_URL", &url)])
+            .await;
 
-    let insert = sqlx::query("INSERT INTO read_model_offsets VALUES ('orders.events', 0, -1)")
-        .execute(&db.pool)
+    // Small transactions, so the writer is still going while the kills land.
+    let writer = tokio::spawn({
+        let topics = topics.clone();
+        async move { write(&topics, 60, 3_000, 2, seed).await }
+    });
+    let mut rng = Rng::new(seed);
+    for _ in 0..3 {
+        tokio::time::sleep(Duration::from_millis(300 + rng.below(900))).await;
+        projector.crash_and_restart().await;
+    }
+    writer.await??;
+
+    // PostgreSQL crashes: the state store goes on, the read model retries.
+    cluster.stop_immediately()?;
+    let during_outage = write(&topics, 60, 500, 5, seed + 1).await?;
+    projector
+        .wait_caught_up(&during_outage.ends(PARTITIONS))
         .await;
+    eventually(
+        "the read model to notice the outage",
+        Duration::from_secs(60),
+        async || (projector.metric("read_model_errors_total").await > 0.0).then_some(()),
+    )
+    .await;
+    cluster.start_server()?;
 
-    assert!(insert.is_err(), "a negative offset must be refused");
+    let fold = fold_log(&kafka(), &topics.events).await?;
+    let pool = read_model::connect(&url, read_model::LIVE_SCHEMA, 2).await?;
+    wait_until_equal(&pool, &fold).await?;
+    assert_events_match(&pool, &fold).await?;
+    projector.terminate();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rebuild_equals_the_live_model_and_reads_go_on_during_it() -> anyhow::Result<()> {
+    let db = TestDatabase::create().await?;
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    let mut projector = Projector::start_with_env(
+        &topics,
+        &group,
+        &state_dir,
+        &[],
+        &[("DATABASE_URL", &db.url)],
+    )
+    .await;
+    write(&topics, 200, 3_000, 50, 0x5eed_0102).await?;
+    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
+    wait_until_equal(&pool, &fold_log(&kafka(), &topics.events).await?).await?;
+    // Marks the live copy, to see that the rebuild really replaced it.
+    sqlx::query("COMMENT ON SCHEMA read_model IS 'before the rebuild'")
+        .execute(&pool)
+        .await?;
+
+    // Readers page through the live model throughout the rebuild, and a
+    // writer keeps appending, so the swap happens under load.
+    let (stop_reading, reading) = tokio::sync::watch::channel(false);
+    let reader = tokio::spawn(read_continuously(pool.clone(), reading));
+    let writer = tokio::spawn({
+        let topics = topics.clone();
+        async move { write(&topics, 200, 1_000, 10, 0x5eed_0103).await }
+    });
+    let rebuild = tokio::task::spawn_blocking({
+        let (args, url) = (projector.args().to_vec(), db.url.clone());
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_projector"))
+                .args(&args)
+                .arg("rebuild-read-model")
+                .env("DATABASE_URL", url)
+                .output()
+        }
+    })
+    .await??;
+    assert!(
+        rebuild.status.success(),
+        "the rebuild succeeds: {}",
+        String::from_utf8_lossy(&rebuild.stderr)
+    );
+    writer.await??;
+    stop_reading.send_replace(true);
+    let (reads, failures) = reader.await?;
+    assert!(reads > 0, "reads ran during the rebuild");
+    assert_eq!(
+        failures,
+        Vec::<String>::new(),
+        "every read during the rebuild answered"
+    );
+
+    let comment: Option<String> =
+        sqlx::query_scalar("SELECT obj_description('read_model'::regnamespace, 'pg_namespace')")
+            .fetch_one(&pool)
+            .await?;
+    assert_eq!(comment, None, "the live schema is the rebuilt one");
+    let fold = fold_log(&kafka(), &topics.events).await?;
+    wait_until_equal(&pool, &fold).await?;
+    assert_events_match(&pool, &fold).await?;
+    projector.terminate();
+    pool.close().await;
     db.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paging_under_concurrent_writes_returns_every_order_once() -> anyhow::Result<()> {
+    let db = TestDatabase::create().await?;
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    let mut projector = Projector::start_with_env(
+        &topics,
+        &group,
+        &state_dir,
+        &[],
+        &[("DATABASE_URL", &db.url)],
+    )
+    .await;
+    write(&topics, 150, 600, 20, 0x5eed_0104).await?;
+    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
+    let fold = fold_log(&kafka(), &topics.events).await?;
+    wait_until_equal(&pool, &fold).await?;
+    let existing: BTreeSet<Uuid> = fold.snapshots.keys().copied().collect();
+
+    // New orders and changes to old ones land while the pages are read.
+    let writer = tokio::spawn({
+        let topics = topics.clone();
+        async move { write(&topics, 150, 1_500, 5, 0x5eed_0105).await }
+    });
+    let mut seen = Vec::new();
+    let mut request = ListOrders {
+        limit: 7,
+        ..ListOrders::default()
+    };
+    loop {
+        let page = list_orders(&pool, &request).await?;
+        assert!(page.orders.len() <= 7);
+        seen.extend(
+            page.orders
+                .iter()
+                .filter_map(|s| s.state.as_ref().map(|o| o.id)),
+        );
+        match page.next {
+            Some(cursor) => request.cursor = Some(cursor),
+            None => break,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    writer.await??;
+
+    let unique: HashSet<Uuid> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "no order appears twice");
+    let missing: Vec<_> = existing.iter().filter(|id| !unique.contains(id)).collect();
+    assert!(
+        missing.is_empty(),
+        "every order that existed appears: missing {missing:?}"
+    );
+    projector.terminate();
+    pool.close().await;
+    db.drop().await
+}
+
+/// Pages through the whole model until told to stop; returns how many pages
+/// were read and what failed.
+async fn read_continuously(
+    pool: PgPool,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> (u64, Vec<String>) {
+    let (mut reads, mut failures) = (0, Vec::new());
+    while !*stop.borrow() {
+        let mut request = ListOrders {
+            limit: 100,
+            ..ListOrders::default()
+        };
+        loop {
+            match list_orders(&pool, &request).await {
+                Ok(page) => {
+                    reads += 1;
+                    match page.next {
+                        Some(cursor) => request.cursor = Some(cursor),
+                        None => break,
+                    }
+                }
+                Err(error) => {
+                    failures.push(error.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    (reads, failures)
+}
+
+/// Waits until the model holds exactly the fold's orders, each with the
+/// fold's snapshot (state, version, recent commands).
+async fn wait_until_equal(pool: &PgPool, fold: &LogFold) -> anyhow::Result<()> {
+    let expected: BTreeMap<Uuid, &OrderSnapshot> = fold
+        .snapshots
+        .iter()
+        .filter(|(_, s)| s.state.is_some())
+        .map(|(id, s)| (*id, s))
+        .collect();
+    let mut last = BTreeMap::new();
+    let equal = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            let rows: Vec<(Uuid, Json<OrderSnapshot>)> =
+                sqlx::query_as("SELECT id, snapshot FROM orders")
+                    .fetch_all(pool)
+                    .await?;
+            last = rows.into_iter().map(|(id, Json(s))| (id, s)).collect();
+            if last.len() == expected.len()
+                && last.iter().all(|(id, s)| expected.get(id) == Some(&s))
+            {
+                return Ok::<_, sqlx::Error>(());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    match equal {
+        Ok(result) => Ok(result?),
+        Err(_) => {
+            let differing = expected
+                .iter()
+                .filter(|(id, s)| last.get(*id) != Some(**s))
+                .count();
+            anyhow::bail!(
+                "the read model never matched the fold: {} orders expected, {} stored, {differing} differ",
+                expected.len(),
+                last.len()
+            )
+        }
+    }
+}
+
+/// The history holds each accepted event once, with gapless versions per
+/// order, and the lines match each order's state.
+async fn assert_events_match(pool: &PgPool, fold: &LogFold) -> anyhow::Result<()> {
+    let rows: Vec<(Uuid, i64, Uuid)> = sqlx::query_as(
+        "SELECT order_id, version, event_id FROM order_events ORDER BY order_id, version",
+    )
+    .fetch_all(pool)
+    .await?;
+    let ids: HashSet<Uuid> = rows.iter().map(|(_, _, id)| *id).collect();
+    assert_eq!(ids.len(), rows.len(), "no event twice");
+    assert_eq!(ids, fold.accepted_events, "exactly the accepted events");
+    let mut versions: BTreeMap<Uuid, Vec<i64>> = BTreeMap::new();
+    for (order, version, _) in rows {
+        versions.entry(order).or_default().push(version);
+    }
+    for (order, list) in &versions {
+        let expected: Vec<i64> = (1..=list.len() as i64).collect();
+        assert_eq!(list, &expected, "gapless versions of {order}");
+        let snapshot = &fold.snapshots[order];
+        assert_eq!(
+            list.len() as u64,
+            snapshot.version,
+            "{order}'s history is its version"
+        );
+    }
+    let lines: Vec<(Uuid, String, i32)> = sqlx::query_as(
+        "SELECT order_id, sku, quantity FROM order_lines ORDER BY order_id, position",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut stored: BTreeMap<Uuid, Vec<(String, i32)>> = BTreeMap::new();
+    for (order, sku, quantity) in lines {
+        stored.entry(order).or_default().push((sku, quantity));
+    }
+    for (id, snapshot) in &fold.snapshots {
+        let Some(order) = &snapshot.state else {
+            continue;
+        };
+        let expected: Vec<(String, i32)> = order
+            .lines
+            .iter()
+            .map(|l| (l.sku.to_string(), l.quantity.get() as i32))
+            .collect();
+        assert_eq!(
+            stored.get(id).cloned().unwrap_or_default(),
+            expected,
+            "lines of {id}"
+        );
+    }
+    Ok(())
 }

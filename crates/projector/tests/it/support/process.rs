@@ -16,6 +16,7 @@ pub struct Projector {
     pub state_dir: PathBuf,
     pub base_url: String,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     log: PathBuf,
     pub http: reqwest::Client,
 }
@@ -32,6 +33,17 @@ impl Projector {
         group: &str,
         state_dir: &Path,
         extra: &[&str],
+    ) -> Self {
+        Self::start_with_env(topics, group, state_dir, extra, &[]).await
+    }
+
+    /// [`Self::start_with`] with environment variables for every run.
+    pub async fn start_with_env(
+        topics: &StreamTopics,
+        group: &str,
+        state_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
     ) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
@@ -54,6 +66,10 @@ impl Projector {
             state_dir: state_dir.to_owned(),
             base_url: format!("http://127.0.0.1:{port}"),
             args,
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             log,
             http: reqwest::Client::new(),
         };
@@ -93,6 +109,7 @@ impl Projector {
         let child = Command::new(env!("CARGO_BIN_EXE_projector"))
             .args(&self.args)
             .args(extra)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "RUST_LOG",
                 std::env::var("TEST_LOG").unwrap_or_else(|_| "info".into()),
@@ -152,6 +169,19 @@ impl Projector {
                 self.log.display()
             );
         }
+    }
+
+    /// The projector's arguments (topics and group), for a one-off subcommand.
+    pub fn args(&self) -> &[String] {
+        &self.args
+    }
+
+    /// A value of `/metrics`.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.get("/metrics").await.text().await.unwrap_or_default();
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -1,0 +1,440 @@
+//! The exactly-once pipeline from the events topic into PostgreSQL.
+//!
+//! Its position is the `offsets` table, never Kafka's committed offsets: each
+//! batch is folded and written in one SQL transaction together with the
+//! offsets it advances to, after checking (under a row lock) that the stored
+//! offsets are the ones the batch starts from. A crash, a rolled-back batch or
+//! a second writer therefore never applies a record twice or skips one: the
+//! pipeline re-reads the stored offsets and reassigns the consumer there.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use domain::aggregate::{Aggregate, Snapshot};
+use event_store::KafkaConfig;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
+use rdkafka::{Message, Offset, TopicPartitionList};
+use sqlx::{PgConnection, PgPool};
+use tokio::sync::watch;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::fold::Folded;
+
+/// The tables of one aggregate type: how to read snapshots back and how to
+/// write a folded batch. A fork adds an entity's read model by implementing it.
+pub trait Projection: Send + Sync + 'static {
+    /// The aggregate folded into these tables.
+    type Aggregate: Aggregate;
+
+    /// The current snapshots of these aggregates (missing ones are new).
+    fn load(
+        &self,
+        conn: &mut PgConnection,
+        ids: &[Uuid],
+    ) -> impl Future<Output = Result<Snapshots<Self::Aggregate>, sqlx::Error>> + Send;
+
+    /// Writes what a batch changed, inside the batch's transaction.
+    fn write(
+        &self,
+        conn: &mut PgConnection,
+        folded: &Folded<Self::Aggregate>,
+    ) -> impl Future<Output = Result<(), sqlx::Error>> + Send;
+}
+
+/// Snapshots by aggregate id.
+pub type Snapshots<A> = HashMap<Uuid, Snapshot<<A as Aggregate>::State>>;
+
+/// Where the pipeline reads and how it batches.
+#[derive(Clone, Debug)]
+pub struct PipelineConfig {
+    /// The brokers.
+    pub kafka: KafkaConfig,
+    /// The events topic.
+    pub topic: String,
+    /// Its partition count.
+    pub partitions: i32,
+    /// The consumer group the pipeline names itself with (it commits nothing
+    /// there: its position lives in PostgreSQL).
+    pub group_id: String,
+    /// The most records in one SQL transaction.
+    pub max_batch: usize,
+    /// How long a batch waits for more records once it has one.
+    pub linger: Duration,
+}
+
+/// Next offset to read, per partition.
+pub type Positions = BTreeMap<i32, i64>;
+
+/// Counters for `/metrics` and progress bars.
+#[derive(Debug, Default)]
+pub struct PipelineMetrics {
+    /// Batches committed.
+    pub batches: AtomicU64,
+    /// Records folded (every command, accepted or not).
+    pub records: AtomicU64,
+    /// Events accepted into the model.
+    pub events: AtomicU64,
+    /// Records skipped as poison (the state store's pipeline dead-letters them).
+    pub poison: AtomicU64,
+    /// Failed batches (PostgreSQL or Kafka errors), each retried.
+    pub errors: AtomicU64,
+    /// Where each partition has got to.
+    pub positions: Mutex<Positions>,
+    /// Partitions stopped at a record only newer code can read.
+    pub stopped: Mutex<BTreeMap<i32, String>>,
+}
+
+impl PipelineMetrics {
+    /// A copy of the current positions.
+    pub fn positions(&self) -> Positions {
+        lock(&self.positions).clone()
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Why the pipeline stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The Kafka client could not be created or assigned.
+    #[error("Kafka: {0}")]
+    Kafka(#[from] KafkaError),
+}
+
+/// Why a batch was not written.
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error("PostgreSQL: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The stored offsets are not where this pipeline thought: another writer
+    /// (or a swapped-in rebuild) moved them. Nothing was written.
+    #[error("the stored offsets moved (expected {expected:?}, found {found:?})")]
+    Moved {
+        expected: Positions,
+        found: Positions,
+    },
+}
+
+/// How far to go.
+#[derive(Clone, Debug)]
+pub enum Limit {
+    /// Keep folding until shut down.
+    Forever,
+    /// Stop once every partition's position reaches these offsets, never
+    /// folding a record at or past them.
+    Until(Positions),
+}
+
+/// The pipeline of one projection.
+pub struct Pipeline<P: Projection> {
+    config: PipelineConfig,
+    projection: P,
+    pool: PgPool,
+    metrics: std::sync::Arc<PipelineMetrics>,
+}
+
+impl<P: Projection> Pipeline<P> {
+    /// A pipeline writing through `pool` (bound to the model's schema).
+    pub fn new(
+        config: PipelineConfig,
+        projection: P,
+        pool: PgPool,
+        metrics: std::sync::Arc<PipelineMetrics>,
+    ) -> Self {
+        Self {
+            config,
+            projection,
+            pool,
+            metrics,
+        }
+    }
+
+    /// Folds until `limit` is reached or `shutdown` turns true. PostgreSQL
+    /// errors never end it: it backs off, re-reads its offsets and resumes.
+    pub async fn run(
+        &self,
+        limit: Limit,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<(), PipelineError> {
+        let consumer: StreamConsumer = self
+            .config
+            .kafka
+            .self_positioned_consumer_config(&self.config.group_id)
+            .create()?;
+        let mut backoff = Backoff::default();
+        'resync: loop {
+            if *shutdown.borrow() {
+                return Ok(());
+            }
+            let mut positions = match self.stored_positions().await {
+                Ok(positions) => positions,
+                Err(error) => {
+                    self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%error, "cannot read the read model's offsets; retrying");
+                    if backoff.wait(&mut shutdown).await {
+                        return Ok(());
+                    }
+                    continue 'resync;
+                }
+            };
+            *lock(&self.metrics.positions) = positions.clone();
+            if reached(&limit, &positions) {
+                return Ok(());
+            }
+            self.assign(&consumer, &positions)?;
+            tracing::info!(?positions, "read model pipeline positioned");
+
+            loop {
+                let Some(records) = self
+                    .next_batch(&consumer, &mut shutdown, &limit, &positions)
+                    .await?
+                else {
+                    return Ok(());
+                };
+                if records.is_empty() {
+                    continue;
+                }
+                let span = tracing::debug_span!("read_model_batch", records = records.len());
+                match self
+                    .write_batch(&records, &positions)
+                    .instrument(span)
+                    .await
+                {
+                    Ok((next, folded)) => {
+                        backoff = Backoff::default();
+                        positions = next;
+                        self.count(&records, &folded);
+                        *lock(&self.metrics.positions) = positions.clone();
+                        if reached(&limit, &positions) {
+                            return Ok(());
+                        }
+                    }
+                    Err(error) => {
+                        self.metrics.errors.fetch_add(1, Ordering::Relaxed);
+                        tracing::warn!(%error, "read model batch not written; resuming from the stored offsets");
+                        if matches!(error, BatchError::Database(_))
+                            && backoff.wait(&mut shutdown).await
+                        {
+                            return Ok(());
+                        }
+                        continue 'resync;
+                    }
+                }
+            }
+        }
+    }
+
+    fn count(&self, records: &[Record<P>], folded: &Folded<P::Aggregate>) {
+        let m = &self.metrics;
+        m.batches.fetch_add(1, Ordering::Relaxed);
+        m.records.fetch_add(records.len() as u64, Ordering::Relaxed);
+        m.events
+            .fetch_add(folded.accepted.len() as u64, Ordering::Relaxed);
+    }
+
+    async fn stored_positions(&self) -> Result<Positions, sqlx::Error> {
+        let rows: Vec<(i32, i64)> =
+            sqlx::query_as("SELECT partition, next_offset FROM offsets WHERE topic = $1")
+                .bind(&self.config.topic)
+                .fetch_all(&self.pool)
+                .await?;
+        let mut positions: Positions = (0..self.config.partitions).map(|p| (p, 0)).collect();
+        positions.extend(rows);
+        Ok(positions)
+    }
+
+    fn assign(&self, consumer: &StreamConsumer, positions: &Positions) -> Result<(), KafkaError> {
+        let stopped = lock(&self.metrics.stopped);
+        let mut list = TopicPartitionList::new();
+        for (&partition, &offset) in positions {
+            if !stopped.contains_key(&partition) {
+                list.add_partition_offset(&self.config.topic, partition, Offset::Offset(offset))?;
+            }
+        }
+        consumer.assign(&list)
+    }
+
+    /// Gathers the next batch: waits for one record, then lingers briefly for
+    /// more. `None` once shut down.
+    async fn next_batch(
+        &self,
+        consumer: &StreamConsumer,
+        shutdown: &mut watch::Receiver<bool>,
+        limit: &Limit,
+        positions: &Positions,
+    ) -> Result<Option<Vec<Record<P>>>, PipelineError> {
+        let mut records = Vec::new();
+        let mut seen: HashMap<i32, i64> = HashMap::new();
+        let mut deadline = None;
+        while records.len() < self.config.max_batch {
+            let message = tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => return Ok(None),
+                message = consumer.recv() => message,
+                () = sleep_until(deadline) => break,
+            };
+            let message = match message {
+                Ok(message) => message,
+                Err(error) => {
+                    tracing::warn!(%error, "consumer error");
+                    continue;
+                }
+            };
+            deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.config.linger);
+            let (partition, offset) = (message.partition(), message.offset());
+            let expected = seen
+                .get(&partition)
+                .copied()
+                .or_else(|| positions.get(&partition).copied())
+                .unwrap_or(0);
+            // Records from before a reassignment may still arrive once.
+            if offset < expected || lock(&self.metrics.stopped).contains_key(&partition) {
+                continue;
+            }
+            if let Limit::Until(targets) = limit
+                && offset >= targets.get(&partition).copied().unwrap_or(0)
+            {
+                continue;
+            }
+            let key = message.key().unwrap_or_default();
+            let payload = message.payload().unwrap_or_default();
+            let decoded = match event_store::processor::decode::<P::Aggregate>(key, payload) {
+                Ok(batch) => Some(batch),
+                Err(error) if error.needs_newer_code() => {
+                    let reason = format!("offset {offset}: {error}");
+                    tracing::error!(partition, %reason, "read model partition stopped: upgrade the code to continue");
+                    lock(&self.metrics.stopped).insert(partition, reason);
+                    let mut paused = TopicPartitionList::new();
+                    paused.add_partition(&self.config.topic, partition);
+                    consumer.pause(&paused)?;
+                    continue;
+                }
+                Err(error) => {
+                    tracing::warn!(partition, offset, %error, "poison record skipped");
+                    self.metrics.poison.fetch_add(1, Ordering::Relaxed);
+                    None
+                }
+            };
+            seen.insert(partition, offset + 1);
+            records.push(Record {
+                partition,
+                offset,
+                batch: decoded,
+            });
+        }
+        Ok(Some(records))
+    }
+
+    /// Folds and writes one batch in one transaction with its offsets;
+    /// returns the new positions.
+    async fn write_batch(
+        &self,
+        records: &[Record<P>],
+        positions: &Positions,
+    ) -> Result<(Positions, Folded<P::Aggregate>), BatchError> {
+        let mut next = positions.clone();
+        for record in records {
+            next.insert(record.partition, record.offset + 1);
+        }
+        let mut tx = self.pool.begin().await?;
+        // The row locks serialise writers; a rebuild's swap locks the table.
+        let stored: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT partition, next_offset FROM offsets WHERE topic = $1 ORDER BY partition FOR UPDATE",
+        )
+        .bind(&self.config.topic)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut found: Positions = (0..self.config.partitions).map(|p| (p, 0)).collect();
+        found.extend(stored);
+        if &found != positions {
+            return Err(BatchError::Moved {
+                expected: positions.clone(),
+                found,
+            });
+        }
+
+        let ids: Vec<Uuid> = records
+            .iter()
+            .filter_map(|r| r.batch.as_ref().map(|b| b.aggregate_id()))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let current = self.projection.load(&mut tx, &ids).await?;
+        let mut folded = Folded::<P::Aggregate>::default();
+        for record in records {
+            if let Some(batch) = &record.batch {
+                folded.apply(batch.clone(), &current);
+            }
+        }
+        folded.retain_changes(&current);
+        self.projection.write(&mut tx, &folded).await?;
+
+        let (partitions, offsets): (Vec<i32>, Vec<i64>) =
+            next.iter().map(|(p, o)| (*p, *o)).unzip();
+        sqlx::query(
+            "INSERT INTO offsets (topic, partition, next_offset)
+             SELECT $1, partition, next_offset FROM UNNEST($2::int4[], $3::int8[]) AS t(partition, next_offset)
+             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
+        )
+        .bind(&self.config.topic)
+        .bind(&partitions)
+        .bind(&offsets)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok((next, folded))
+    }
+}
+
+/// A record of the batch: its place in the log and, unless it was poison,
+/// its decoded command batch.
+struct Record<P: Projection> {
+    partition: i32,
+    offset: i64,
+    batch: Option<domain::aggregate::CommandBatch<<P::Aggregate as Aggregate>::Event>>,
+}
+
+fn reached(limit: &Limit, positions: &Positions) -> bool {
+    match limit {
+        Limit::Forever => false,
+        Limit::Until(targets) => targets
+            .iter()
+            .all(|(p, target)| positions.get(p).copied().unwrap_or(0) >= *target),
+    }
+}
+
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Exponential backoff with a cap, for an unreachable PostgreSQL.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    /// Waits the current delay and doubles it (up to 5 s); true if shut down meanwhile.
+    async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
+        let delay = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        tokio::select! {
+            _ = shutdown.wait_for(|stop| *stop) => true,
+            () = tokio::time::sleep(delay) => false,
+        }
+    }
+}

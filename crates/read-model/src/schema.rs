@@ -1,0 +1,124 @@
+//! Where the model's tables live.
+//!
+//! Every copy of the model is a PostgreSQL schema: the live one
+//! ([`LIVE_SCHEMA`]) and, during a rebuild, a shadow. A pool is bound to one
+//! schema through its connections' `search_path`, so every query is static SQL
+//! with unqualified names, and a rebuild swaps copies by renaming schemas.
+
+use std::time::Duration;
+
+use sqlx::migrate::{MigrateError, Migrator};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, Executor, PgPool};
+
+/// The schema the API reads and the pipeline writes.
+pub const LIVE_SCHEMA: &str = "read_model";
+
+/// The tables' migrations, embedded in the binary; each copy of the model
+/// keeps its own migration history.
+pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Why the model could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    /// The database URL does not parse.
+    #[error("invalid database URL: {0}")]
+    Url(#[source] sqlx::Error),
+    /// A schema name that is not a plain identifier.
+    #[error("invalid schema name `{0}`: use lowercase letters, digits and `_`")]
+    Name(String),
+    /// The server could not be reached or refused a statement.
+    #[error("PostgreSQL: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A migration failed.
+    #[error("migrating the read model: {0}")]
+    Migrate(#[from] MigrateError),
+}
+
+/// Options for connections that see `schema` (and nothing else but the
+/// catalog) under unqualified names.
+pub fn options(database_url: &str, schema: &str) -> Result<PgConnectOptions, SchemaError> {
+    check_name(schema)?;
+    let options: PgConnectOptions = database_url.parse().map_err(SchemaError::Url)?;
+    Ok(options.options([("search_path", schema)]))
+}
+
+/// A pool bound to `schema`, created and migrated if needed.
+pub async fn connect(
+    database_url: &str,
+    schema: &str,
+    max_connections: u32,
+) -> Result<PgPool, SchemaError> {
+    let pool = PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(5))
+        .connect_with(options(database_url, schema)?)
+        .await?;
+    prepare(&pool, schema).await?;
+    Ok(pool)
+}
+
+/// A pool bound to `schema` that connects on first use, so a service can
+/// start while PostgreSQL is still down.
+pub fn connect_lazy(
+    database_url: &str,
+    schema: &str,
+    max_connections: u32,
+) -> Result<PgPool, SchemaError> {
+    Ok(PgPoolOptions::new()
+        .max_connections(max_connections)
+        .acquire_timeout(Duration::from_secs(2))
+        .connect_lazy_with(options(database_url, schema)?))
+}
+
+/// Creates the schema if missing and applies the migrations (a no-op when
+/// current).
+pub async fn prepare(pool: &PgPool, schema: &str) -> Result<(), SchemaError> {
+    check_name(schema)?;
+    // The name was checked to be a plain identifier: safe to splice.
+    pool.execute(AssertSqlSafe(format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema}"
+    )))
+    .await?;
+    MIGRATOR.run(pool).await?;
+    Ok(())
+}
+
+/// Drops a copy of the model with everything in it.
+pub async fn drop_schema(pool: &PgPool, schema: &str) -> Result<(), SchemaError> {
+    check_name(schema)?;
+    pool.execute(AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .await?;
+    Ok(())
+}
+
+/// Schema names are spliced into DDL, so only plain identifiers pass.
+pub(crate) fn check_name(schema: &str) -> Result<(), SchemaError> {
+    let plain = !schema.is_empty()
+        && schema.len() <= 63
+        && schema.starts_with(|c: char| c.is_ascii_lowercase())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if plain {
+        Ok(())
+    } else {
+        Err(SchemaError::Name(schema.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_name;
+
+    #[test]
+    fn only_plain_identifiers_are_schema_names() {
+        assert!(check_name("read_model").is_ok());
+        assert!(check_name("read_model_next2").is_ok());
+        for bad in ["", "Read", "1x", "a-b", "a;drop", "a b", &"x".repeat(64)] {
+            assert!(check_name(bad).is_err(), "{bad:?}");
+        }
+    }
+}
