@@ -1,2 +1,4 @@
-//! The whole system against a real Kafka broker and a real PostgreSQL: the
-//! tests in `tests/` start the services' binaries and `kill -9` them.
+//! The whole system against a real Kafka broker and a real PostgreSQL, and
+//! [`sinks`]: local receivers of the notifier's e-mails and webhooks.
+
+pub mod sinks;

@@ -17,8 +17,10 @@ CREATE TABLE orders (
 CREATE INDEX orders_by_customer ON orders (customer_id, id);
 CREATE INDEX orders_by_status ON orders (status, id);
 
+-- Written with their order in the same transaction (no foreign key to check
+-- per row).
 CREATE TABLE order_lines (
-    order_id         uuid    NOT NULL REFERENCES orders (id) ON DELETE CASCADE,
+    order_id         uuid    NOT NULL,
     position         integer NOT NULL CHECK (position >= 0),
     sku              text    NOT NULL,
     quantity         integer NOT NULL CHECK (quantity BETWEEN 1 AND 10000),
@@ -30,7 +32,7 @@ CREATE TABLE order_lines (
 CREATE TABLE order_events (
     order_id    uuid        NOT NULL,
     version     bigint      NOT NULL CHECK (version >= 1),
-    event_id    uuid        NOT NULL UNIQUE,
+    event_id    uuid        NOT NULL,
     command_id  uuid        NOT NULL,
     event_type  text        NOT NULL,
     occurred_at timestamptz NOT NULL,

@@ -2,7 +2,7 @@
 //! shared rule against the current snapshots; out come the snapshots the
 //! batch changed and the events it accepted.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use domain::aggregate::{Aggregate, CommandBatch, Envelope, Snapshot, Verdict};
 use uuid::Uuid;
@@ -15,6 +15,8 @@ pub struct Folded<A: Aggregate> {
     pub accepted: Vec<Envelope<A::Event>>,
     /// Commands judged a conflict or a duplicate (they change nothing).
     pub rejected: u64,
+    /// Aggregates this batch created (nothing of them is stored yet).
+    pub created: HashSet<Uuid>,
 }
 
 impl<A: Aggregate> Default for Folded<A> {
@@ -23,6 +25,7 @@ impl<A: Aggregate> Default for Folded<A> {
             changed: HashMap::new(),
             accepted: Vec::new(),
             rejected: 0,
+            created: HashSet::new(),
         }
     }
 }
@@ -54,6 +57,12 @@ impl<A: Aggregate> Folded<A> {
     /// Drops entries that did not change (their version is what `current`
     /// holds), so only real changes are written.
     pub fn retain_changes(&mut self, current: &HashMap<Uuid, Snapshot<A::State>>) {
+        self.created = self
+            .changed
+            .keys()
+            .filter(|id| !current.contains_key(id))
+            .copied()
+            .collect();
         self.changed.retain(|id, snapshot| {
             current.get(id).map_or(snapshot.version > 0, |before| {
                 before.version != snapshot.version

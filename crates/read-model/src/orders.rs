@@ -112,9 +112,14 @@ async fn write_lines(
     conn: &mut PgConnection,
     folded: &Folded<OrderAggregate>,
 ) -> Result<(), sqlx::Error> {
-    let changed: Vec<Uuid> = folded.changed.keys().copied().collect();
+    let existing: Vec<Uuid> = folded
+        .changed
+        .keys()
+        .filter(|id| !folded.created.contains(id))
+        .copied()
+        .collect();
     sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)")
-        .bind(&changed)
+        .bind(&existing)
         .execute(&mut *conn)
         .await?;
     let (mut order_id, mut position, mut sku, mut quantity, mut price) =

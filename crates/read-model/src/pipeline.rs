@@ -345,6 +345,12 @@ impl<P: Projection> Pipeline<P> {
             next.insert(record.partition, record.offset + 1);
         }
         let mut tx = self.pool.begin().await?;
+        // Not waiting for the WAL flush is safe here: a commit PostgreSQL
+        // loses in a crash takes its offsets with it, and the batch is folded
+        // again from the log.
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         // The row locks serialise writers; a rebuild's swap locks the table.
         let stored: Vec<(i32, i64)> = sqlx::query_as(
             "SELECT partition, next_offset FROM offsets WHERE topic = $1 ORDER BY partition FOR UPDATE",

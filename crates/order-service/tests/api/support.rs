@@ -131,7 +131,8 @@ impl Service {
 
 impl System {
     async fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
+        // Generous: the whole suite runs at once on two cores.
+        let deadline = Instant::now() + Duration::from_secs(120);
         loop {
             let ready = self.request(Method::GET, "/readyz").send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {

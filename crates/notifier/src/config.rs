@@ -1,0 +1,101 @@
+//! Flags, each with an environment fallback and a localhost default.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::ledger::Mode;
+
+/// The notifier's settings.
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "notifier",
+    about = "Sends the e-mails and webhooks of accepted order events, each once."
+)]
+pub struct Config {
+    /// Brokers and topics.
+    #[command(flatten)]
+    pub topics: service_kit::topics::TopicArgs,
+    /// The consumer group of the notifier instances.
+    #[arg(long, env = "NOTIFIER_GROUP_ID", default_value = "orders-notifier")]
+    pub group_id: String,
+    /// This instance's name (its dead-letter producer's transactional id).
+    #[arg(long, env = "NOTIFIER_INSTANCE_ID", default_value = "notifier-0")]
+    pub instance_id: String,
+    /// PostgreSQL, for the effects table (schema `notifier`).
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://orders:orders@127.0.0.1:5432/orders"
+    )]
+    pub database_url: String,
+    /// SMTP server (plain SMTP, as a local relay speaks it).
+    #[arg(long, env = "SMTP_HOST", default_value = "127.0.0.1")]
+    pub smtp_host: String,
+    /// SMTP port.
+    #[arg(long, env = "SMTP_PORT", default_value_t = 2525)]
+    pub smtp_port: u16,
+    /// The sender of every e-mail.
+    #[arg(long, env = "MAIL_FROM", default_value = "Orders <orders@example.com>")]
+    pub mail_from: String,
+    /// Where webhooks go; none are sent without it.
+    #[arg(long, env = "WEBHOOK_URL")]
+    pub webhook_url: Option<String>,
+    /// The Standard Webhooks signing secret (`whsec_...`); required with --webhook-url.
+    #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
+    pub webhook_secret: Option<String>,
+    /// Attempts per effect before it goes to the dead-letter topic.
+    #[arg(long, env = "NOTIFIER_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub max_attempts: u32,
+    /// The first retry's wait in ms; it doubles per attempt, with jitter.
+    #[arg(long, env = "NOTIFIER_BACKOFF_MS", default_value_t = 500)]
+    pub backoff_ms: u64,
+    /// The longest wait between attempts in ms (also caps `Retry-After`).
+    #[arg(long, env = "NOTIFIER_MAX_BACKOFF_MS", default_value_t = 60_000)]
+    pub max_backoff_ms: u64,
+    /// How long one webhook request or SMTP conversation may take, in ms.
+    #[arg(long, env = "NOTIFIER_ATTEMPT_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    pub attempt_timeout_ms: u64,
+    /// Orders handled concurrently (each order's effects stay in order).
+    #[arg(long, env = "NOTIFIER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub concurrency: u64,
+    /// Delivery mode of e-mails.
+    #[arg(
+        long,
+        env = "NOTIFIER_EMAIL_MODE",
+        value_enum,
+        default_value = "at-least-once"
+    )]
+    pub email_mode: Mode,
+    /// Delivery mode of webhooks.
+    #[arg(
+        long,
+        env = "NOTIFIER_WEBHOOK_MODE",
+        value_enum,
+        default_value = "at-least-once"
+    )]
+    pub webhook_mode: Mode,
+    /// Health and metrics.
+    #[arg(long, env = "NOTIFIER_HTTP_ADDR", default_value = "127.0.0.1:8082")]
+    pub http_addr: SocketAddr,
+}
+
+impl Config {
+    /// The retry policy from the flags.
+    pub fn policy(&self) -> crate::worker::Policy {
+        crate::worker::Policy {
+            max_attempts: self.max_attempts,
+            base_backoff: Duration::from_millis(self.backoff_ms),
+            max_backoff: Duration::from_millis(self.max_backoff_ms.max(self.backoff_ms)),
+            concurrency: usize::try_from(self.concurrency).unwrap_or(16),
+            email_mode: self.email_mode,
+            webhook_mode: self.webhook_mode,
+        }
+    }
+
+    /// The notifier's dead-letter topic.
+    pub fn dlq_topic(&self) -> String {
+        format!("{}.notifier.dlq", self.topics.topic_prefix)
+    }
+}

@@ -1,0 +1,185 @@
+//! Performing one attempt of an effect, and what its answer means.
+
+use std::time::Duration;
+
+use lettre::message::header::ContentType;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use reqwest::StatusCode;
+use reqwest::header::RETRY_AFTER;
+
+use crate::effects::Effect;
+use crate::signature::Secret;
+
+/// What one attempt came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Attempt {
+    /// The receiver took it (2xx, or the SMTP server accepted the mail).
+    Delivered,
+    /// Try again later: after `after` if the receiver said so.
+    Retry {
+        /// `Retry-After`, when given.
+        after: Option<Duration>,
+        /// What went wrong.
+        error: String,
+    },
+    /// The endpoint is gone for good (410): stop sending to it.
+    Gone(String),
+    /// Will never succeed (a malformed address, a permanent SMTP refusal).
+    Permanent(String),
+}
+
+/// A webhook endpoint and its secret.
+#[derive(Clone, Debug)]
+pub struct WebhookTarget {
+    /// Where webhooks are POSTed.
+    pub url: String,
+    /// Signs them.
+    pub secret: Secret,
+}
+
+/// Sends effects out.
+#[derive(Clone)]
+pub struct Deliverer {
+    http: reqwest::Client,
+    smtp: AsyncSmtpTransport<Tokio1Executor>,
+    from: lettre::message::Mailbox,
+    webhook: Option<WebhookTarget>,
+}
+
+impl Deliverer {
+    /// A deliverer for an SMTP server (plain, as on localhost) and an
+    /// optional webhook endpoint; each attempt may take up to `timeout`.
+    pub fn new(
+        smtp_host: &str,
+        smtp_port: u16,
+        from: &str,
+        webhook: Option<WebhookTarget>,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp_host)
+            .port(smtp_port)
+            .timeout(Some(timeout))
+            .build();
+        let from = from
+            .parse()
+            .map_err(|e| format!("--mail-from `{from}`: {e}"))?;
+        Ok(Self {
+            http,
+            smtp,
+            from,
+            webhook,
+        })
+    }
+
+    /// The webhook endpoint, if any.
+    pub fn webhook(&self) -> Option<&WebhookTarget> {
+        self.webhook.as_ref()
+    }
+
+    /// One attempt at an e-mail.
+    pub async fn email(&self, effect: &Effect) -> Attempt {
+        let Some(email) = &effect.email else {
+            return Attempt::Permanent("an e-mail effect without an e-mail".into());
+        };
+        let to = match email.to.parse() {
+            Ok(to) => to,
+            Err(error) => return Attempt::Permanent(format!("recipient `{}`: {error}", email.to)),
+        };
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&email.subject)
+            // The effect id: a receiver can drop the rare duplicate.
+            .message_id(Some(format!("<{}@orders.notifier>", effect.id)))
+            .header(ContentType::TEXT_PLAIN)
+            .body(email.text.clone());
+        let message = match message {
+            Ok(message) => message,
+            Err(error) => return Attempt::Permanent(error.to_string()),
+        };
+        match self.smtp.send(message).await {
+            Ok(_) => Attempt::Delivered,
+            Err(error) if error.is_permanent() => Attempt::Permanent(error.to_string()),
+            Err(error) => Attempt::Retry {
+                after: None,
+                error: error.to_string(),
+            },
+        }
+    }
+
+    /// One attempt at a webhook, signed per Standard Webhooks; `webhook-id`
+    /// is the effect id, the same on every retry.
+    pub async fn webhook_attempt(
+        &self,
+        target: &WebhookTarget,
+        effect: &Effect,
+        now: i64,
+    ) -> Attempt {
+        let signature = target.secret.sign(&effect.id, now, &effect.body);
+        let sent = self
+            .http
+            .post(&target.url)
+            .header("content-type", "application/json")
+            .header("webhook-id", &effect.id)
+            .header("webhook-timestamp", now.to_string())
+            .header("webhook-signature", signature)
+            .body(effect.body.clone())
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            Err(error) => {
+                return Attempt::Retry {
+                    after: None,
+                    error: error.to_string(),
+                };
+            }
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Attempt::Delivered;
+        }
+        if status == StatusCode::GONE {
+            return Attempt::Gone(format!("{} answered 410 Gone", target.url));
+        }
+        let after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .map(Duration::from_secs);
+        Attempt::Retry {
+            after,
+            error: format!("{} answered {status}", target.url),
+        }
+    }
+}
+
+/// The wait before attempt `attempt + 1`: exponential from `base`, capped,
+/// with full jitter in its upper half (so retries of many effects spread).
+pub fn backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
+    let exponential = base.saturating_mul(1 << attempt.min(16)).min(cap);
+    let half = exponential / 2;
+    half + half.mul_f64(rand::random::<f64>())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::backoff;
+    use std::time::Duration;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        let base = Duration::from_millis(100);
+        let cap = Duration::from_secs(2);
+        for attempt in 0..20 {
+            let wait = backoff(base, attempt, cap);
+            let full = base.saturating_mul(1 << attempt.min(16)).min(cap);
+            assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
+        }
+    }
+}

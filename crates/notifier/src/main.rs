@@ -1,0 +1,13 @@
+use anyhow::Context;
+use clap::Parser;
+use notifier::{Application, Config};
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    service_kit::telemetry::init();
+    let config = Config::parse();
+    let app = Application::build(config)
+        .await
+        .context("starting the notifier")?;
+    app.run_until_stopped(service_kit::shutdown::signal()).await
+}
