@@ -1,4 +1,6 @@
-//! One order's lifecycle over HTTP: place, add an item, confirm, ship, deliver.
+//! One order's lifecycle over HTTP: place, add an item, confirm, ship, deliver
+//! (every fourth order is cancelled after confirming instead), so every
+//! status is reached.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -57,9 +59,11 @@ pub async fn drive(
     report: Arc<Mutex<Report>>,
 ) -> anyhow::Result<()> {
     let mut next_start = Instant::now();
-    let mut n = 0u64;
+    let (mut n, mut orders) = (0u64, 0u64);
     while Instant::now() < deadline {
         let mut order_id = String::new();
+        orders += 1;
+        let cancelled = orders % 4 == 0;
         for step in 0..5 {
             tokio::time::sleep_until(next_start.into()).await;
             if Instant::now() >= deadline {
@@ -74,6 +78,11 @@ pub async fn drive(
                     Some(json!({"sku": "PEN-2", "quantity": 1, "unit_price_cents": 250})),
                 ),
                 2 => (Method::POST, format!("/orders/{order_id}/confirm"), None),
+                3 if cancelled => (
+                    Method::POST,
+                    format!("/orders/{order_id}/cancel"),
+                    Some(json!({"reason": "changed my mind"})),
+                ),
                 3 => (
                     Method::POST,
                     format!("/orders/{order_id}/ship"),
@@ -86,7 +95,7 @@ pub async fn drive(
             let ok = status.starts_with('2');
             report.lock().await.record(started.elapsed(), &status, ok);
             next_start = pacer.next_start(started).unwrap_or_else(Instant::now);
-            if !ok {
+            if !ok || (cancelled && step == 3) {
                 break;
             }
             if step == 0 {

@@ -133,12 +133,21 @@ impl Application {
             state,
         } = self;
         let ledger = worker.ledger.clone();
-        let (stop, stopped) = watch::channel(false);
+        let (stop, mut stopped) = watch::channel(false);
         let work = tokio::spawn(async move {
             let mut wait = Duration::from_millis(100);
-            while let Err(error) = ledger.prepare().await {
+            loop {
+                // Raced with the stop signal: a shutdown never waits on PostgreSQL.
+                let prepared = tokio::select! {
+                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
+                    prepared = ledger.prepare() => prepared,
+                };
+                let Err(error) = prepared else { break };
                 tracing::warn!(%error, "effects table not ready; retrying");
-                tokio::time::sleep(wait).await;
+                tokio::select! {
+                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
+                    () = tokio::time::sleep(wait) => {}
+                }
                 wait = (wait * 2).min(Duration::from_secs(5));
             }
             worker.run(stopped).await

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Executor, PgPool};
+use sqlx::{Connection, Executor, PgConnection, PgPool};
 
 use crate::effects::Effect;
 
@@ -12,6 +12,16 @@ use crate::effects::Effect;
 pub const SCHEMA: &str = "notifier";
 
 static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+async fn migrate(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
+    conn.execute("CREATE SCHEMA IF NOT EXISTS notifier").await?;
+    // `run` on a borrowed connection trips the compiler's "Acquire is not
+    // general enough" inside spawned tasks; `run_direct` is sqlx's way around.
+    MIGRATOR
+        .run_direct(None, conn, false)
+        .await
+        .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+}
 
 /// How an effect kind is delivered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -51,13 +61,14 @@ impl Ledger {
 
     /// Creates the schema and applies the migrations.
     pub async fn prepare(&self) -> Result<(), sqlx::Error> {
-        self.pool
-            .execute("CREATE SCHEMA IF NOT EXISTS notifier")
-            .await?;
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(|e| sqlx::Error::Migrate(Box::new(e)))
+        let mut conn = self.pool.acquire().await?;
+        let result = migrate(&mut conn).await;
+        if result.is_err() {
+            // A connection that failed midway may still hold the migrator's
+            // session-level lock: close it rather than return it to the pool.
+            let _ = conn.detach().close().await;
+        }
+        result
     }
 
     /// Whether the effect needs no more work: sent, failed, or (at most

@@ -55,7 +55,13 @@ impl ReadModel {
         );
         let task = tokio::spawn(async move {
             let mut delay = Duration::from_millis(100);
-            while let Err(error) = schema::prepare(&pool, read_model::LIVE_SCHEMA).await {
+            loop {
+                // Raced with the stop signal: a shutdown never waits on PostgreSQL.
+                let prepared = tokio::select! {
+                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
+                    prepared = schema::prepare(&pool, read_model::LIVE_SCHEMA) => prepared,
+                };
+                let Err(error) = prepared else { break };
                 tracing::warn!(%error, "read model not ready; retrying");
                 tokio::select! {
                     _ = stopped.wait_for(|stop| *stop) => return Ok(()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{AssertSqlSafe, Executor, PgPool};
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
 /// The schema the API reads and the pipeline writes.
 pub const LIVE_SCHEMA: &str = "read_model";
@@ -75,12 +75,26 @@ pub fn connect_lazy(
 /// current).
 pub async fn prepare(pool: &PgPool, schema: &str) -> Result<(), SchemaError> {
     check_name(schema)?;
+    let mut conn = pool.acquire().await?;
+    let result = migrate(&mut conn, schema).await;
+    if result.is_err() {
+        // The migrator holds a session-level advisory lock while it works; a
+        // connection that failed midway may still hold it, and back in the
+        // pool it would block every later attempt. Close it instead.
+        let _ = conn.detach().close().await;
+    }
+    result
+}
+
+async fn migrate(conn: &mut PgConnection, schema: &str) -> Result<(), SchemaError> {
     // The name was checked to be a plain identifier: safe to splice.
-    pool.execute(AssertSqlSafe(format!(
+    conn.execute(AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS {schema}"
     )))
     .await?;
-    MIGRATOR.run(pool).await?;
+    // `run` on a borrowed connection trips the compiler's "Acquire is not
+    // general enough" inside spawned tasks; `run_direct` is sqlx's way around.
+    MIGRATOR.run_direct(None, conn, false).await?;
     Ok(())
 }
 

@@ -1,0 +1,147 @@
+//! The README's first command, run for a bounded time on topics and a
+//! database of its own: orders reach every state, the read model equals the
+//! fold of the log, and e-mails and webhooks arrive.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+use domain::aggregate::{CommandBatch, Snapshot};
+use domain::order::{Order, OrderAggregate, OrderEvent};
+use event_store::{KafkaConfig, StreamTopics, read_committed_to_end};
+use sqlx::types::Json;
+use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
+use uuid::Uuid;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Result<()> {
+    let run = Uuid::now_v7().simple().to_string();
+    let prefix = format!("demo-{run}");
+    let base = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://orders:orders@127.0.0.1:5432/orders".into());
+    // The name is ours (a UUID), not input: safe to splice.
+    PgConnection::connect(&base)
+        .await?
+        .execute(AssertSqlSafe(format!(r#"CREATE DATABASE "test_{run}""#)))
+        .await?;
+    let database_url = format!(
+        "{}/test_{run}",
+        base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b)
+    );
+
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let demo = tokio::task::spawn_blocking({
+        let (root, prefix, database_url) = (root.clone(), prefix.clone(), database_url.clone());
+        move || {
+            Command::new("bash")
+                .arg(root.join("scripts/demo"))
+                .env("DEMO_PROFILE", "debug")
+                .env("DEMO_SECONDS", "25")
+                .env("DEMO_RATE", "40")
+                .env("TOPIC_PREFIX", &prefix)
+                .env("DATABASE_URL", &database_url)
+                .env(
+                    "KAFKA_ORDERS_STATE_DIR",
+                    root.join(format!(".local/e2e-{prefix}")),
+                )
+                .output()
+        }
+    })
+    .await??;
+    let log_dir = root.join(format!(".local/e2e-{prefix}/logs/demo"));
+    assert!(
+        demo.status.success(),
+        "the demo ran and stopped cleanly: {}\n{}",
+        String::from_utf8_lossy(&demo.stderr),
+        log_dir.display()
+    );
+
+    let pool = PgPool::connect(&database_url).await?;
+    let types: BTreeSet<String> =
+        sqlx::query_scalar("SELECT DISTINCT event_type FROM read_model.order_events")
+            .fetch_all(&pool)
+            .await?
+            .into_iter()
+            .collect();
+    for expected in [
+        "OrderPlaced",
+        "ItemAdded",
+        "OrderConfirmed",
+        "OrderShipped",
+        "OrderDelivered",
+        "OrderCancelled",
+    ] {
+        assert!(
+            types.contains(expected),
+            "some order went through {expected}: {types:?}"
+        );
+    }
+
+    // The read model is the fold of the log (at each order's stored version:
+    // the demo stops its services without waiting for the read model's last
+    // batch).
+    let servers =
+        std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
+    let kafka = KafkaConfig::new(servers, format!("e2e-{run}"));
+    let mut fold: BTreeMap<Uuid, Snapshot<Option<Order>>> = BTreeMap::new();
+    let mut by_version: BTreeMap<(Uuid, u64), Snapshot<Option<Order>>> = BTreeMap::new();
+    for record in read_committed_to_end(&kafka, &StreamTopics::new(&prefix).events).await? {
+        let Ok(batch) = CommandBatch::<OrderEvent>::decode(
+            record.payload.as_deref().unwrap_or_default(),
+            "order",
+        ) else {
+            continue;
+        };
+        let snapshot = fold.remove(&batch.aggregate_id()).unwrap_or_default();
+        let next = snapshot.apply::<OrderAggregate>(&batch).0;
+        by_version.insert((batch.aggregate_id(), next.version), next.clone());
+        fold.insert(batch.aggregate_id(), next);
+    }
+    let stored: BTreeMap<Uuid, Snapshot<Option<Order>>> =
+        sqlx::query_as::<_, (Uuid, Json<Snapshot<Option<Order>>>)>(
+            "SELECT id, snapshot FROM read_model.orders",
+        )
+        .fetch_all(&pool)
+        .await?
+        .into_iter()
+        .map(|(id, Json(s))| (id, s))
+        .collect();
+    assert!(!stored.is_empty());
+    for (id, snapshot) in &stored {
+        assert_eq!(
+            Some(snapshot),
+            by_version.get(&(*id, snapshot.version)),
+            "{id} in the read model is the fold of the log at version {}",
+            snapshot.version
+        );
+    }
+    let current = stored
+        .iter()
+        .filter(|(id, s)| fold.get(*id) == Some(*s))
+        .count();
+    assert!(
+        current * 10 >= fold.len() * 9,
+        "the read model kept up: {current} of {} current",
+        fold.len()
+    );
+
+    // Effects: e-mails and webhooks were sent, and the receivers saw them.
+    let sent: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT kind, count(*) FROM notifier.effects WHERE state = 'sent' GROUP BY kind ORDER BY kind",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert!(sent.iter().any(|(k, n)| k == "email" && *n > 0), "{sent:?}");
+    assert!(
+        sent.iter().any(|(k, n)| k == "webhook" && *n > 0),
+        "{sent:?}"
+    );
+    let sinks = std::fs::read_to_string(log_dir.join("sinks.log"))?;
+    assert!(sinks.contains("e-mail  to "), "the SMTP sink received mail");
+    assert!(
+        sinks.contains("-> 200 (signature ok)"),
+        "the webhook sink accepted signed webhooks"
+    );
+    pool.close().await;
+    Ok(())
+}
