@@ -31,6 +31,7 @@ use crate::worker::{Metrics, Worker};
 pub struct Application {
     listener: TcpListener,
     worker: Worker,
+    stop: watch::Sender<bool>,
     state: HttpState,
 }
 
@@ -97,6 +98,7 @@ impl Application {
             .await
             .with_context(|| format!("binding {} (--http-addr)", config.http_addr))?;
         let metrics = Arc::new(Metrics::default());
+        let (stop, stopping) = watch::channel(false);
         let worker = Worker {
             consumer: consumer.clone(),
             deliverer,
@@ -105,10 +107,12 @@ impl Application {
             dlq_topic,
             policy: config.policy(),
             metrics: metrics.clone(),
+            stopping,
         };
         Ok(Self {
             listener,
             worker,
+            stop,
             state: HttpState {
                 metrics,
                 consumer,
@@ -130,10 +134,11 @@ impl Application {
         let Self {
             listener,
             worker,
+            stop,
             state,
         } = self;
         let ledger = worker.ledger.clone();
-        let (stop, mut stopped) = watch::channel(false);
+        let mut stopped = stop.subscribe();
         let work = tokio::spawn(async move {
             let mut wait = Duration::from_millis(100);
             loop {

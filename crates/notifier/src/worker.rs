@@ -68,6 +68,29 @@ pub struct Worker {
     pub(crate) dlq_topic: String,
     pub(crate) policy: Policy,
     pub(crate) metrics: Arc<Metrics>,
+    /// Turns true on shutdown: waits between attempts end at once, and the
+    /// batch in progress is left uncommitted (its unsettled effects are
+    /// performed again after the restart: at least once).
+    pub(crate) stopping: watch::Receiver<bool>,
+}
+
+/// An effect was left unsettled because the notifier is stopping.
+#[derive(Debug)]
+struct Stopping;
+
+/// Why an effect is not settled yet.
+#[derive(Debug, thiserror::Error)]
+enum Unsettled {
+    #[error("effects table: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stopping")]
+    Stopping,
+}
+
+impl From<Stopping> for Unsettled {
+    fn from(_: Stopping) -> Self {
+        Unsettled::Stopping
+    }
 }
 
 /// Why the loop stopped.
@@ -108,6 +131,10 @@ impl Worker {
                 });
             }
             while tasks.join_next().await.is_some() {}
+            if *this.stopping.borrow() {
+                // Some effects of this batch may be unsettled: no commit.
+                return Ok(());
+            }
 
             if next.is_empty() {
                 continue;
@@ -175,23 +202,33 @@ impl Worker {
             Ok(effects) => effects,
             Err(error) => {
                 tracing::warn!(%error, "not a change record: dead-lettered");
-                self.dead_letter(&work.key, &work.payload, &error.to_string())
+                // Stopping before it is dead-lettered: the record is read again.
+                let _ = self
+                    .dead_letter(&work.key, &work.payload, &error.to_string())
                     .await;
                 return;
             }
         };
         for effect in effects {
             let mut wait = Duration::from_millis(100);
-            while let Err(error) = self.perform(&effect).await {
-                tracing::warn!(effect = %effect.id, %error, "effects table unavailable; retrying");
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(5));
+            loop {
+                match self.perform(&effect).await {
+                    Ok(()) => break,
+                    Err(Unsettled::Stopping) => return,
+                    Err(Unsettled::Database(error)) => {
+                        tracing::warn!(effect = %effect.id, %error, "effects table unavailable; retrying");
+                        if self.pause(wait).await.is_err() {
+                            return;
+                        }
+                        wait = (wait * 2).min(Duration::from_secs(5));
+                    }
+                }
             }
         }
     }
 
     /// Performs one effect unless the table has it settled.
-    async fn perform(&self, effect: &Effect) -> Result<(), sqlx::Error> {
+    async fn perform(&self, effect: &Effect) -> Result<(), Unsettled> {
         if self.ledger.is_settled(effect).await? {
             self.metrics.skipped.fetch_add(1, Ordering::Relaxed);
             return Ok(());
@@ -259,20 +296,24 @@ impl Worker {
                             )
                         });
                     tracing::debug!(effect = %effect.id, attempt, ?wait, error = %last_error, "retrying");
-                    tokio::time::sleep(wait).await;
+                    self.pause(wait).await?;
                 }
             }
         }
         self.give_up(effect, attempts_allowed, &last_error).await
     }
 
+    /// Waits, unless the notifier is stopping.
+    async fn pause(&self, wait: Duration) -> Result<(), Stopping> {
+        let mut stopping = self.stopping.clone();
+        tokio::select! {
+            _ = stopping.wait_for(|stop| *stop) => Err(Stopping),
+            () = tokio::time::sleep(wait) => Ok(()),
+        }
+    }
+
     /// Dead-letters the effect, then records it failed.
-    async fn give_up(
-        &self,
-        effect: &Effect,
-        attempts: u32,
-        reason: &str,
-    ) -> Result<(), sqlx::Error> {
+    async fn give_up(&self, effect: &Effect, attempts: u32, reason: &str) -> Result<(), Unsettled> {
         tracing::warn!(effect = %effect.id, attempts, %reason, "effect failed: dead-lettered");
         let body = serde_json::json!({
             "effect_id": effect.id,
@@ -288,7 +329,7 @@ impl Worker {
             body.to_string().as_bytes(),
             reason,
         )
-        .await;
+        .await?;
         self.ledger
             .record(effect, Settled::Failed, attempts, Some(reason))
             .await?;
@@ -298,7 +339,7 @@ impl Worker {
 
     /// Appends to the dead-letter topic, retrying until Kafka takes it (an
     /// effect is recorded failed only once its dead letter is safe).
-    async fn dead_letter(&self, key: &[u8], payload: &[u8], reason: &str) {
+    async fn dead_letter(&self, key: &[u8], payload: &[u8], reason: &str) -> Result<(), Stopping> {
         let mut wait = Duration::from_millis(100);
         loop {
             let record = AppendRecord {
@@ -310,11 +351,11 @@ impl Worker {
             match self.dlq.append(record).await {
                 Ok(_) => {
                     self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
-                    return;
+                    return Ok(());
                 }
                 Err(error) => {
                     tracing::warn!(%error, "dead-letter append failed; retrying");
-                    tokio::time::sleep(wait).await;
+                    self.pause(wait).await?;
                     wait = (wait * 2).min(Duration::from_secs(5));
                 }
             }
