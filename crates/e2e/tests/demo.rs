@@ -143,5 +143,7 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
         "the webhook sink accepted signed webhooks"
     );
     pool.close().await;
+    // Kept when the test fails, for its logs.
+    std::fs::remove_dir_all(root.join(format!(".local/e2e-{prefix}")))?;
     Ok(())
 }
