@@ -140,20 +140,13 @@ impl Application {
         let ledger = worker.ledger.clone();
         let mut stopped = stop.subscribe();
         let work = tokio::spawn(async move {
-            let mut wait = Duration::from_millis(100);
-            loop {
-                // Raced with the stop signal: a shutdown never waits on PostgreSQL.
-                let prepared = tokio::select! {
-                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-                    prepared = ledger.prepare() => prepared,
-                };
-                let Err(error) = prepared else { break };
-                tracing::warn!(%error, "effects table not ready; retrying");
-                tokio::select! {
-                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-                    () = tokio::time::sleep(wait) => {}
-                }
-                wait = (wait * 2).min(Duration::from_secs(5));
+            let prepared =
+                service_kit::retry::until_ok("preparing the effects table", &mut stopped, || {
+                    ledger.prepare()
+                })
+                .await;
+            if prepared.is_none() {
+                return Ok(());
             }
             worker.run(stopped).await
         });

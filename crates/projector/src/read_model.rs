@@ -54,20 +54,13 @@ impl ReadModel {
             metrics.clone(),
         );
         let task = tokio::spawn(async move {
-            let mut delay = Duration::from_millis(100);
-            loop {
-                // Raced with the stop signal: a shutdown never waits on PostgreSQL.
-                let prepared = tokio::select! {
-                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-                    prepared = schema::prepare(&pool, read_model::LIVE_SCHEMA) => prepared,
-                };
-                let Err(error) = prepared else { break };
-                tracing::warn!(%error, "read model not ready; retrying");
-                tokio::select! {
-                    _ = stopped.wait_for(|stop| *stop) => return Ok(()),
-                    () = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(5));
+            let prepared =
+                service_kit::retry::until_ok("preparing the read model", &mut stopped, || {
+                    schema::prepare(&pool, read_model::LIVE_SCHEMA)
+                })
+                .await;
+            if prepared.is_none() {
+                return Ok(());
             }
             pipeline.run(Limit::Forever, stopped).await
         });

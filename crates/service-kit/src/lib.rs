@@ -5,12 +5,14 @@
 //! - [`shutdown`]: a future that completes on SIGTERM or Ctrl-C.
 //! - [`problem`]: RFC 9457 `application/problem+json` error responses.
 //! - [`topics`]: the Kafka and topic flags every service shares.
+//! - [`retry`]: retrying a start-up step until it succeeds or shutdown.
 //! - [`metrics`]: the Prometheus text format, written by hand (a few lines
 //!   instead of a metrics framework).
 #![deny(missing_docs)]
 
 pub mod metrics;
 pub mod problem;
+pub mod retry;
 pub mod shutdown;
 pub mod telemetry;
 pub mod topics;

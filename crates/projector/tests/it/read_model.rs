@@ -107,16 +107,7 @@ async fn kill_9_and_a_postgres_crash_leave_the_read_model_equal_to_the_fold() ->
 async fn a_rebuild_equals_the_live_model_and_reads_go_on_during_it() -> anyhow::Result<()> {
     let db = TestDatabase::create().await?;
     let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let mut projector = Projector::start_with_env(
-        &topics,
-        &group,
-        &state_dir,
-        &[],
-        &[("DATABASE_URL", &db.url)],
-    )
-    .await;
+    let mut projector = projector_with_database(&topics, &db.url).await;
     write(&topics, 200, 3_000, 50, 0x5eed_0102).await?;
     let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
     wait_until_equal(&pool, &fold_log(&kafka(), &topics.events).await?).await?;
@@ -176,16 +167,7 @@ async fn a_rebuild_equals_the_live_model_and_reads_go_on_during_it() -> anyhow::
 async fn paging_under_concurrent_writes_returns_every_order_once() -> anyhow::Result<()> {
     let db = TestDatabase::create().await?;
     let topics = fresh_topics().await?;
-    let group = format!("test-group-{}", Uuid::now_v7().simple());
-    let state_dir = std::env::temp_dir().join(&group);
-    let mut projector = Projector::start_with_env(
-        &topics,
-        &group,
-        &state_dir,
-        &[],
-        &[("DATABASE_URL", &db.url)],
-    )
-    .await;
+    let mut projector = projector_with_database(&topics, &db.url).await;
     write(&topics, 150, 600, 20, 0x5eed_0104).await?;
     let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
     let fold = fold_log(&kafka(), &topics.events).await?;
@@ -228,6 +210,24 @@ async fn paging_under_concurrent_writes_returns_every_order_once() -> anyhow::Re
     projector.terminate();
     pool.close().await;
     db.drop().await
+}
+
+/// A projector on `topics` with a group and state folder of its own, whose
+/// read model goes to `database_url`.
+async fn projector_with_database(
+    topics: &event_store::StreamTopics,
+    database_url: &str,
+) -> Projector {
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let state_dir = std::env::temp_dir().join(&group);
+    Projector::start_with_env(
+        topics,
+        &group,
+        &state_dir,
+        &[],
+        &[("DATABASE_URL", database_url)],
+    )
+    .await
 }
 
 /// Pages through the whole model until told to stop; returns how many pages
