@@ -4,3 +4,7 @@
 
 pub mod smtp;
 pub mod webhook;
+
+/// The environment variables the `sinks` binary reads: the SMTP address, the
+/// webhook address, and the secret webhooks are checked with.
+pub const ENV: [&str; 3] = ["SINK_SMTP_ADDR", "SINK_WEBHOOK_ADDR", "WEBHOOK_SECRET"];

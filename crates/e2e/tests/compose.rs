@@ -1,0 +1,127 @@
+//! `docker-compose.yml`, checked without a Docker engine: it is valid
+//! against the Compose specification's schema, every variable a service is
+//! given is one its binary reads, and it uses the scripts' settings.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use clap::CommandFactory;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The file as JSON, after validating it against the schema (the schema of
+/// the Compose specification, from docker-compose 1.29.2, Apache-2.0).
+fn compose() -> Value {
+    let check = r#"
+import json, sys, yaml, jsonschema
+document = yaml.safe_load(open(sys.argv[1]))
+schema = json.load(open(sys.argv[2]))
+jsonschema.validate(document, schema)
+print(json.dumps(document))
+"#;
+    let output = Command::new("python3")
+        .args(["-c", check])
+        .arg(root().join("docker-compose.yml"))
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose/compose_spec.json"))
+        .output()
+        .expect("python3 runs (scripts/prereqs installs python3-yaml and python3-jsonschema)");
+    assert!(
+        output.status.success(),
+        "docker-compose.yml is valid Compose: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("JSON")
+}
+
+/// The environment variables a clap command reads.
+fn env_names(command: clap::Command) -> BTreeSet<String> {
+    command
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .collect()
+}
+
+/// `env = "..."` names in a binary's source (for the one without a library).
+fn env_names_in_source(path: &str) -> BTreeSet<String> {
+    let source = std::fs::read_to_string(root().join(path)).expect("source");
+    source
+        .split("env = \"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn the_compose_file_is_valid_and_speaks_the_binaries_language() {
+    let doc = compose();
+    let services = doc["services"].as_object().expect("services");
+    assert!(
+        services["kafka"]["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("apache/kafka:"))
+    );
+    assert!(
+        services["postgres"]["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("postgres:"))
+    );
+
+    let reads = |service: &str| -> BTreeSet<String> {
+        match service {
+            "projector" => env_names(projector::Config::command()),
+            "order-service" => env_names(order_service::Config::command()),
+            "notifier" => env_names(notifier::Config::command()),
+            "sinks" => e2e::sinks::ENV.iter().map(|s| s.to_string()).collect(),
+            "demo-load" => env_names_in_source("crates/loadgen/src/main.rs"),
+            other => panic!("a service this test does not know: {other}"),
+        }
+    };
+    for (name, service) in services {
+        for (_, dependency) in service["depends_on"].as_object().into_iter().flatten() {
+            assert!(
+                dependency["condition"].is_string(),
+                "{name} waits on a condition"
+            );
+        }
+        if service.get("build").is_none() {
+            continue;
+        }
+        let given: BTreeSet<String> = service["environment"]
+            .as_object()
+            .map(|env| env.keys().cloned().collect())
+            .unwrap_or_default();
+        let known = reads(name);
+        let unknown: Vec<_> = given.difference(&known).collect();
+        assert!(
+            unknown.is_empty(),
+            "{name} is given variables it never reads: {unknown:?}"
+        );
+        if service.get("ports").is_some() {
+            assert!(
+                service.get("healthcheck").is_some(),
+                "{name} has a healthcheck"
+            );
+        }
+    }
+
+    // The scripts' settings, so both demos behave alike.
+    let demo = std::fs::read_to_string(root().join("scripts/demo")).expect("scripts/demo");
+    let secret = services["notifier"]["environment"]["WEBHOOK_SECRET"]
+        .as_str()
+        .expect("a webhook secret");
+    assert!(demo.contains(secret), "the demo's webhook secret");
+    assert_eq!(services["sinks"]["environment"]["WEBHOOK_SECRET"], secret);
+    let common = std::fs::read_to_string(root().join("scripts/lib/common.sh")).expect("common.sh");
+    let url = services["projector"]["environment"]["DATABASE_URL"]
+        .as_str()
+        .expect("a database URL");
+    assert!(
+        common.contains(&url.replace("@postgres:", "@127.0.0.1:")),
+        "the scripts' database, role and password"
+    );
+}
