@@ -19,5 +19,7 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
+# The projector's state stores live here; the services run unprivileged.
+RUN mkdir -p /var/lib/orders && chown nobody:nogroup /var/lib/orders
 WORKDIR /var/lib/orders
 USER nobody
