@@ -8,9 +8,11 @@
 //! - [`transaction`]: a transactional producer with librdkafka's error rules.
 //! - [`appender`]: group commit: concurrent appends share one transaction.
 //! - [`store`]: the per-partition RocksDB state store, the registry of owned
-//!   partitions, restoring from the changelog.
+//!   partitions, restoring from the changelog, standby copies.
 //! - [`processor`]: the exactly-once fold of an events topic into the stores,
 //!   the changelog and the changes topic.
+//! - [`group`]: who owns which partition, and where it serves, from the
+//!   consumer group's own description.
 //! - [`probe`]: is the cluster reachable (readiness).
 //! - [`reader`]: reads a topic's committed records up to its current end.
 //!
@@ -20,6 +22,7 @@
 
 pub mod appender;
 pub mod config;
+pub mod group;
 pub mod partitioner;
 pub mod probe;
 pub mod processor;

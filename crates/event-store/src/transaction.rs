@@ -20,10 +20,14 @@ use rdkafka::types::RDKafkaErrorCode;
 
 use crate::KafkaConfig;
 
-/// How long one transaction may stay open before the broker aborts it.
-const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(30);
-/// Must stay below the transaction timeout, or a stuck record outlives its transaction.
-const MESSAGE_TIMEOUT: Duration = Duration::from_secs(20);
+/// How long one transaction may stay open before the broker aborts it. Our
+/// transactions last milliseconds; the bound matters when a process dies
+/// with one open: until the broker aborts it, read_committed consumers of
+/// its partitions stop at it, and its offsets hold back the next owner.
+pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a retriable call (say, `init_transactions` while the broker
+/// aborts a predecessor's transaction) is retried.
+const RETRY_DEADLINE: Duration = Duration::from_secs(30);
 
 /// What the caller must do after a failed transaction call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -132,17 +136,25 @@ impl TransactionalProducer {
     /// coordinator, which fences any older producer with the same id and
     /// aborts what it left open.
     pub fn new(config: &KafkaConfig, transactional_id: &str) -> Result<Self, TxError> {
+        Self::with_timeout(config, transactional_id, TRANSACTION_TIMEOUT)
+    }
+
+    /// [`Self::new`] with another transaction timeout (see [`TRANSACTION_TIMEOUT`]).
+    pub fn with_timeout(
+        config: &KafkaConfig,
+        transactional_id: &str,
+        timeout: Duration,
+    ) -> Result<Self, TxError> {
+        // Below the transaction timeout, or a stuck record outlives its transaction.
+        let message_timeout = timeout * 4 / 5;
         let producer: FutureProducer = config
             .client_config()
             .set("transactional.id", transactional_id)
             .set("enable.idempotence", "true")
-            .set(
-                "transaction.timeout.ms",
-                TRANSACTION_TIMEOUT.as_millis().to_string(),
-            )
+            .set("transaction.timeout.ms", timeout.as_millis().to_string())
             .set(
                 "message.timeout.ms",
-                MESSAGE_TIMEOUT.as_millis().to_string(),
+                message_timeout.as_millis().to_string(),
             )
             .set("linger.ms", "2")
             // Java's default partitioner, so `partition_for_key` agrees with it.
@@ -242,7 +254,7 @@ impl TransactionalProducer {
         operation: &'static str,
         call: impl Fn(&FutureProducer, Duration) -> Result<(), KafkaError>,
     ) -> Result<(), TxError> {
-        let deadline = Instant::now() + TRANSACTION_TIMEOUT;
+        let deadline = Instant::now() + RETRY_DEADLINE;
         loop {
             let remaining = deadline.saturating_duration_since(Instant::now());
             match call(&self.producer, remaining) {

@@ -19,9 +19,17 @@ pub struct Config {
         default_value = "order-service-0"
     )]
     pub instance_id: String,
-    /// The projector's state API.
-    #[arg(long, env = "PROJECTOR_URL", default_value = "http://127.0.0.1:8081")]
-    pub projector_url: String,
+    /// The projectors' state API: one or more instances, comma-separated.
+    /// Any instance forwards a query to the owner of its partition; the
+    /// others are tried when one does not answer.
+    #[arg(
+        long,
+        env = "PROJECTOR_URL",
+        default_value = "http://127.0.0.1:8081",
+        value_delimiter = ',',
+        required = true
+    )]
+    pub projector_url: Vec<String>,
     /// Where the HTTP API listens.
     #[arg(
         long,

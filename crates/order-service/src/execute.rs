@@ -150,6 +150,15 @@ impl Executor {
                     },
                 )
                 .await?;
+            if snapshot
+                .recent_commands()
+                .any(|id| *id == request.command_id)
+            {
+                // A retry (same Idempotency-Key) of a command the log already
+                // accepted: deciding again would refuse it as illegal now.
+                tracing::debug!("already accepted; answering the current state");
+                return Ok(snapshot);
+            }
             if let Some(expected) = request.if_match
                 && snapshot.version != expected
             {

@@ -1,5 +1,7 @@
 //! The client of the projector's state API (see the projector's README section).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use domain::aggregate::Snapshot;
@@ -41,19 +43,53 @@ pub struct Wait {
     pub timeout: Duration,
 }
 
-/// Talks to the projector over HTTP.
+/// Talks to the projectors over HTTP.
 #[derive(Clone)]
 pub struct ProjectorClient {
     http: reqwest::Client,
-    base_url: String,
+    base_urls: Arc<[String]>,
+    /// The instance that answered last; tried first.
+    current: Arc<AtomicUsize>,
 }
 
 impl ProjectorClient {
-    /// A client of the projector at `base_url`.
-    pub fn new(base_url: &str) -> Self {
+    /// A client of the projector instances at `base_urls` (at least one).
+    pub fn new(base_urls: &[String]) -> Self {
         Self {
             http: reqwest::Client::new(),
-            base_url: base_url.trim_end_matches('/').to_owned(),
+            base_urls: base_urls
+                .iter()
+                .map(|url| url.trim_end_matches('/').to_owned())
+                .collect(),
+            current: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    /// GETs `path` from the instance that answered last, moving on to the
+    /// next when one does not answer at all.
+    async fn send(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        let first = self.current.load(Ordering::Relaxed);
+        let mut last_error = None;
+        for step in 0..self.base_urls.len().max(1) {
+            let index = (first + step) % self.base_urls.len().max(1);
+            let Some(base_url) = self.base_urls.get(index) else {
+                break;
+            };
+            match self.http.get(format!("{base_url}{path}")).send().await {
+                Ok(response) => {
+                    self.current.store(index, Ordering::Relaxed);
+                    return Ok(response);
+                }
+                Err(error) if error.is_connect() => {
+                    tracing::debug!(%error, base_url, "projector instance unreachable; trying the next");
+                    last_error = Some(error);
+                }
+                Err(error) => return Err(error),
+            }
+        }
+        match last_error {
+            Some(error) => Err(error),
+            None => self.http.get(path).send().await,
         }
     }
 
@@ -65,11 +101,15 @@ impl ProjectorClient {
         deadline: Instant,
     ) -> Result<reqwest::Response, ProjectorError> {
         loop {
-            let response = self
-                .http
-                .get(format!("{}{path}", self.base_url))
-                .send()
-                .await?;
+            let response = match self.send(path).await {
+                Ok(response) => response,
+                // Every instance refused: one may be restarting; retry within the bound.
+                Err(error) if error.is_connect() && Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
             let status = response.status();
             if status != StatusCode::MISDIRECTED_REQUEST
                 && status != StatusCode::SERVICE_UNAVAILABLE
@@ -133,13 +173,9 @@ impl ProjectorClient {
         }
     }
 
-    /// True when the projector says it is ready.
+    /// True when a projector instance says it is ready.
     pub async fn ready(&self) -> bool {
-        let response = self
-            .http
-            .get(format!("{}/readyz", self.base_url))
-            .send()
-            .await;
+        let response = self.send("/readyz").await;
         response.is_ok_and(|r| r.status().is_success())
     }
 }

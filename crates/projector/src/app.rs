@@ -10,6 +10,7 @@ use std::thread::JoinHandle;
 use anyhow::Context;
 use domain::order::OrderAggregate;
 use event_store::processor::{self, ProcessorConfig};
+use event_store::store::standby::{self, StandbyConfig, StandbyError};
 use event_store::store::{Registry, StoreOptions};
 use event_store::{KafkaConfig, StreamTopics, ensure_topics};
 use tokio::net::TcpListener;
@@ -17,12 +18,14 @@ use tokio::net::TcpListener;
 use crate::Config;
 use crate::http::{self, AppState};
 use crate::read_model::ReadModel;
+use crate::routing::{Directory, DirectoryConfig};
 
 /// A started projector.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
     processor: JoinHandle<Result<(), processor::ProcessorError>>,
+    standby: Option<JoinHandle<Result<(), StandbyError>>>,
     stop: Arc<AtomicBool>,
     read_model: Option<ReadModel>,
 }
@@ -42,25 +45,67 @@ impl Application {
             )
         })?;
 
+        if config.instance_id.contains('@') {
+            anyhow::bail!(
+                "--instance-id (PROJECTOR_INSTANCE_ID) must not contain `@`: it separates the id from the address in the group"
+            );
+        }
+        let advertised_addr = config.advertised_addr()?;
+
         let registry = Arc::new(Registry::new());
         registry.set_partition_count(config.topics.partitions);
         let stop = Arc::new(AtomicBool::new(false));
+        let store_options = StoreOptions::new(config.cache_mib << 20);
         let processor_config = ProcessorConfig {
-            kafka,
+            kafka: kafka.clone(),
             topics: topics.clone(),
             group_id: config.group_id.clone(),
             instance_id: config.instance_id.clone(),
+            advertised_addr,
+            session_timeout: config.session_timeout(),
             state_dir: config.state_dir(),
             commit_interval: config.commit_interval(),
-            store_options: StoreOptions::new(config.cache_mib << 20),
+            store_options: store_options.clone(),
             crash_after_commits: config.crash_after_commits,
         };
+        let directory = Directory::spawn(
+            DirectoryConfig {
+                kafka: kafka.clone(),
+                group_id: config.group_id.clone(),
+                topics: topics.clone(),
+                instance_id: config.instance_id.clone(),
+                standby_replicas: config.standby_replicas,
+            },
+            registry.clone(),
+        )
+        .context("starting the group directory")?;
+        let standby = (config.standby_replicas > 0)
+            .then(|| {
+                let standby_config = StandbyConfig {
+                    kafka,
+                    changelog: topics.changelog.clone(),
+                    events: topics.events.clone(),
+                    state_dir: config.state_dir(),
+                    store_options,
+                };
+                let (standbys, stop) = (registry.standbys.clone(), stop.clone());
+                std::thread::Builder::new()
+                    .name("standby".into())
+                    .spawn(move || standby::run(standby_config, standbys, stop))
+            })
+            .transpose()
+            .context("starting the standby thread")?;
         let read_model = if config.read_model {
             Some(ReadModel::start(&config).context("starting the read model pipeline")?)
         } else {
             None
         };
-        let mut state = AppState::new(registry.clone(), topics.clone(), config.instance_id.clone());
+        let mut state = AppState::new(
+            registry.clone(),
+            topics.clone(),
+            config.instance_id.clone(),
+            directory,
+        );
         state.read_model = read_model.as_ref().map(|r| r.metrics.clone());
         let processor = std::thread::Builder::new()
             .name("processor".into())
@@ -78,6 +123,7 @@ impl Application {
             listener,
             state,
             processor,
+            standby,
             stop,
             read_model,
         })
@@ -98,6 +144,7 @@ impl Application {
             listener,
             state,
             processor,
+            standby,
             stop,
             read_model,
         } = self;
@@ -117,6 +164,14 @@ impl Application {
         }
         stop.store(true, Ordering::Relaxed);
         state_done(&processor_done).await;
+        if let Some(standby) = standby {
+            // It notices the stop within one poll (100 ms).
+            match tokio::task::spawn_blocking(move || standby.join()).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => tracing::error!(%error, "the standby copies failed"),
+                _ => tracing::error!("the standby thread panicked"),
+            }
+        }
         match processor.join() {
             Ok(result) => result.context("the processor failed"),
             Err(_) => anyhow::bail!("the processor thread panicked"),

@@ -39,6 +39,18 @@ pub struct Config {
     /// Where the HTTP API listens.
     #[arg(long, env = "PROJECTOR_HTTP_ADDR", default_value = "127.0.0.1:8081")]
     pub http_addr: SocketAddr,
+    /// Where the other instances reach this one's HTTP API (`host:port`);
+    /// defaults to `--http-addr`, which must then not be a wildcard address.
+    #[arg(long, env = "PROJECTOR_ADVERTISED_ADDR")]
+    pub advertised_addr: Option<String>,
+    /// Warm copies kept of each partition on other instances (tailing its
+    /// changelog), so a takeover after a crash starts nearly current.
+    #[arg(long, env = "PROJECTOR_STANDBY_REPLICAS", default_value_t = 0)]
+    pub standby_replicas: usize,
+    /// How long the group waits for a silent instance before its partitions
+    /// move, in ms (the broker allows 6000 to 1800000 by default).
+    #[arg(long, env = "PROJECTOR_SESSION_TIMEOUT_MS", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1_000..=1_800_000))]
+    pub session_timeout_ms: u64,
     /// The PostgreSQL database of the read model.
     #[arg(
         long,
@@ -68,6 +80,23 @@ impl Config {
         self.state_dir
             .clone()
             .unwrap_or_else(|| PathBuf::from(".local/state").join(&self.instance_id))
+    }
+
+    /// The address other instances route queries to.
+    pub fn advertised_addr(&self) -> anyhow::Result<String> {
+        match &self.advertised_addr {
+            Some(addr) if !addr.trim().is_empty() => Ok(addr.trim().to_owned()),
+            _ if self.http_addr.ip().is_unspecified() => anyhow::bail!(
+                "--advertised-addr (PROJECTOR_ADVERTISED_ADDR) is required when --http-addr is the wildcard address {}: other instances need a reachable host:port",
+                self.http_addr
+            ),
+            _ => Ok(self.http_addr.to_string()),
+        }
+    }
+
+    /// The group's session timeout.
+    pub fn session_timeout(&self) -> Duration {
+        Duration::from_millis(self.session_timeout_ms)
     }
 
     /// The commit interval.

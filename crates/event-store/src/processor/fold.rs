@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::{CommandOutcome, ProcessorConfig, ProcessorError};
 use crate::store::{
     CommittedWrites, PartitionHandle, PartitionStatus, PartitionStore, Positions, Registry,
-    RestoreError, restore_partition,
+    RestoreError, restore_partition, store_path,
 };
 use crate::transaction::{OutgoingRecord, TransactionalProducer, TxError, TxErrorKind};
 
@@ -322,8 +322,11 @@ impl<A: Aggregate> Fold<A> {
         };
         if let Err(error) = aborted {
             tracing::warn!(%error, "replacing the producer");
-            self.producer =
-                TransactionalProducer::new(&self.config.kafka, self.producer.transactional_id())?;
+            self.producer = TransactionalProducer::with_timeout(
+                &self.config.kafka,
+                self.producer.transactional_id(),
+                self.config.transaction_timeout(),
+            )?;
         }
         for (&partition, task) in &mut self.tasks {
             task.pending.clear();
@@ -350,7 +353,9 @@ impl<A: Aggregate> Fold<A> {
         for &partition in partitions {
             wanted.add_partition(&self.config.topics.events, partition);
         }
-        let committed = consumer.committed_offsets(wanted, Duration::from_secs(30))?;
+        // A crashed owner's open transaction holds its offsets until the
+        // transaction times out; the fetch waits for them to settle.
+        let committed = consumer.committed_offsets(wanted, Duration::from_secs(120))?;
         for &partition in partitions {
             let input = match committed
                 .find_partition(&self.config.topics.events, partition)
@@ -380,11 +385,16 @@ impl<A: Aggregate> Fold<A> {
     }
 
     fn open_restored(&self, partition: i32, input: i64) -> Result<PartitionStore, ProcessorError> {
-        let path = self
-            .config
-            .state_dir
-            .join(format!("{}-{partition}", self.config.topics.events));
-        let store = PartitionStore::open(&path, &self.config.store_options)?;
+        let path = store_path(
+            &self.config.state_dir,
+            &self.config.topics.events,
+            partition,
+        );
+        // A standby copy kept here is handed over open, already nearly current.
+        let store = match self.registry.standbys.claim(partition) {
+            Some(store) => store,
+            None => PartitionStore::open(&path, &self.config.store_options)?,
+        };
         match restore_partition(
             &self.config.kafka,
             &self.config.topics.changelog,
@@ -421,6 +431,7 @@ impl<A: Aggregate> Fold<A> {
         for partition in partitions {
             self.tasks.remove(partition);
             self.registry.remove(*partition);
+            self.registry.standbys.release(*partition);
             tracing::info!(partition, "partition released");
         }
     }

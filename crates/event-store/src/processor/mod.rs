@@ -24,6 +24,7 @@ use rdkafka::statistics::Statistics;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::group::member_client_id;
 use crate::store::{Registry, RestoreError, StoreError, StoreOptions};
 use crate::transaction::{TransactionalProducer, TxError};
 use crate::{KafkaConfig, StreamTopics};
@@ -54,6 +55,12 @@ pub struct ProcessorConfig {
     pub group_id: String,
     /// Stable per instance: its static group membership and transactional id.
     pub instance_id: String,
+    /// Where this instance's HTTP API is reachable (`host:port`), told to
+    /// the group so other members can route queries here.
+    pub advertised_addr: String,
+    /// How long the group waits for a silent member before giving its
+    /// partitions to others.
+    pub session_timeout: Duration,
     /// Where the partition stores live.
     pub state_dir: PathBuf,
     /// How long a transaction gathers records before it commits.
@@ -64,6 +71,16 @@ pub struct ProcessorConfig {
     /// Kafka commits, before the stores are written (the narrowest window a
     /// `kill -9` can hit). `None` in production.
     pub crash_after_commits: Option<u64>,
+}
+
+impl ProcessorConfig {
+    /// A crashed instance's open transaction holds its offsets (and so the
+    /// takeover of its partitions) until the broker aborts it: no longer
+    /// than the group takes to notice the crash, and never longer than usual.
+    pub fn transaction_timeout(&self) -> Duration {
+        self.session_timeout
+            .min(crate::transaction::TRANSACTION_TIMEOUT)
+    }
 }
 
 /// Why the processor stopped.
@@ -178,7 +195,11 @@ pub fn run<A: Aggregate>(
 ) -> Result<(), ProcessorError> {
     let config = Arc::new(config);
     let transactional_id = format!("{}-{}", config.group_id, config.instance_id);
-    let producer = TransactionalProducer::new(&config.kafka, &transactional_id)?;
+    let producer = TransactionalProducer::with_timeout(
+        &config.kafka,
+        &transactional_id,
+        config.transaction_timeout(),
+    )?;
     let context = FoldContext::<A> {
         fold: Mutex::new(Fold::new(config.clone(), producer, registry.clone())),
         registry,
@@ -188,10 +209,17 @@ pub fn run<A: Aggregate>(
         .kafka
         .client_config()
         .set("group.id", &config.group_id)
+        .set(
+            "client.id",
+            member_client_id(&config.instance_id, &config.advertised_addr),
+        )
         // Static membership: a restarted instance takes its partitions back
         // at once instead of waiting for the session to time out.
         .set("group.instance.id", &config.instance_id)
-        .set("session.timeout.ms", "10000")
+        .set(
+            "session.timeout.ms",
+            config.session_timeout.as_millis().to_string(),
+        )
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")

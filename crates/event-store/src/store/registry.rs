@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::PartitionStore;
+use super::{PartitionStore, Standbys};
 
 /// Where an owned partition is.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -144,6 +144,8 @@ pub struct Registry {
     partitions: RwLock<BTreeMap<i32, Arc<PartitionHandle>>>,
     partition_count: AtomicI32,
     joined: AtomicBool,
+    /// Warm copies of partitions owned elsewhere.
+    pub standbys: Arc<Standbys>,
     /// The processor's counters.
     pub metrics: FoldMetrics,
 }

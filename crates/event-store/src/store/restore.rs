@@ -61,6 +61,23 @@ impl ClientContext for QuietEof {
 
 impl ConsumerContext for QuietEof {}
 
+/// A changelog record as a store entry: the aggregate id (its key) and the
+/// snapshot (`None` deletes). A record without an id key is logged and skipped.
+pub(crate) fn changelog_entry(message: &impl Message) -> Option<(Uuid, Option<Vec<u8>>)> {
+    let id = message
+        .key()
+        .and_then(|k| std::str::from_utf8(k).ok())
+        .and_then(|k| Uuid::parse_str(k).ok());
+    if id.is_none() {
+        tracing::warn!(
+            partition = message.partition(),
+            offset = message.offset(),
+            "changelog record without an id key; skipped"
+        );
+    }
+    Some((id?, message.payload().map(<[u8]>::to_vec)))
+}
+
 /// Applies the changelog of `partition` from the store's position to its
 /// current end, then records `input_position` as the store's input position.
 /// Returns how many records were applied.
@@ -99,18 +116,7 @@ pub fn restore_partition(
         match consumer.poll(Duration::from_secs(30)) {
             Some(Ok(message)) => {
                 position.changelog = message.offset() + 1;
-                match message
-                    .key()
-                    .and_then(|k| std::str::from_utf8(k).ok())
-                    .and_then(|k| Uuid::parse_str(k).ok())
-                {
-                    Some(id) => batch.push((id, message.payload().map(<[u8]>::to_vec))),
-                    None => tracing::warn!(
-                        partition,
-                        offset = message.offset(),
-                        "changelog record without an id key; skipped"
-                    ),
-                }
+                batch.extend(changelog_entry(&message));
             }
             Some(Err(KafkaError::PartitionEOF(_))) => break,
             Some(Err(error)) => return Err(error.into()),

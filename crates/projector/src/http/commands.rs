@@ -3,11 +3,14 @@
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
 use event_store::processor::CommandOutcome;
 use service_kit::Problem;
 
-use super::{AppState, WaitParams, internal, next_commit, parse_id, query_problem, wait_past};
+use super::{
+    AppState, Located, QueryParams, internal, next_commit, parse_id, query_problem, wait_past,
+};
 
 /// The outcome (verdict, partition, offset) of a recent command. Waits up to
 /// `wait_ms` for it to be folded; 404 if it is not by then (not folded yet,
@@ -15,15 +18,22 @@ use super::{AppState, WaitParams, internal, next_commit, parse_id, query_problem
 pub async fn get_outcome(
     State(state): State<AppState>,
     Path(command_id): Path<String>,
-    params: Result<Query<WaitParams>, QueryRejection>,
-) -> Result<Json<CommandOutcome>, Problem> {
+    uri: Uri,
+    headers: HeaderMap,
+    params: Result<Query<QueryParams>, QueryRejection>,
+) -> Result<Response, Problem> {
     let command_id = parse_id(&command_id, "the command id")?;
     let Query(params) = params.map_err(query_problem)?;
     let order_id = params.order_id.ok_or_else(|| {
         Problem::new(StatusCode::BAD_REQUEST)
             .detail("order_id is required: it locates the command's partition")
     })?;
-    let handle = state.owner_of(&order_id)?;
+    let handle = match state.locate(&order_id, &headers)? {
+        Located::Here(handle) => handle,
+        Located::There { addr, partition } => {
+            return state.forward(&addr, partition, &uri, &params).await;
+        }
+    };
     let deadline = params.deadline();
     if let Some(offset) = params.after_offset {
         wait_past(&handle, offset, deadline).await?;
@@ -31,7 +41,8 @@ pub async fn get_outcome(
     let mut commits = handle.subscribe();
     loop {
         if let Some(bytes) = handle.store.outcome(&command_id).map_err(internal)? {
-            return serde_json::from_slice(&bytes).map(Json).map_err(internal);
+            let outcome: CommandOutcome = serde_json::from_slice(&bytes).map_err(internal)?;
+            return Ok(Json(outcome).into_response());
         }
         if !next_commit(&mut commits, deadline).await {
             return Err(Problem::new(StatusCode::NOT_FOUND)

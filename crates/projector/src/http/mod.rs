@@ -1,9 +1,12 @@
 //! The projector's HTTP API: the state it owns, command outcomes, partition
 //! ownership and progress, health and metrics.
 //!
-//! A query about a key whose partition this instance does not own answers
-//! 421 (never a state from a store it does not own); one about a stopped
-//! partition answers 503.
+//! A query about a key whose partition another instance owns is forwarded
+//! there (see `routing`); while the partition has no owner that can answer
+//! (a rebalance, a restore, a stopped partition) the answer is a 503 with
+//! `Retry-After`, never a state from a store that is not kept current. The
+//! one exception is asked for explicitly: `standby=true` accepts a read from
+//! a warm copy, and the answer says how far behind it is.
 
 mod commands;
 mod health;
@@ -14,15 +17,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
 use axum::routing::get;
 use event_store::StreamTopics;
 use event_store::partition_for_key;
-use event_store::store::{PartitionHandle, PartitionStatus, Registry};
+use event_store::store::{PartitionHandle, PartitionStatus, Registry, Replica};
 use serde::Deserialize;
 use service_kit::Problem;
 use tokio::sync::watch;
 use uuid::Uuid;
+
+use crate::routing::{Directory, FORWARDED, unavailable};
 
 /// The longest a request may wait for progress.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -35,6 +41,7 @@ pub struct AppState {
     registry: Arc<Registry>,
     topics: StreamTopics,
     instance_id: String,
+    directory: Arc<Directory>,
     pub(crate) processor_done: Arc<watch::Sender<bool>>,
     /// The read model pipeline's counters, when it runs.
     pub(crate) read_model: Option<Arc<read_model::PipelineMetrics>>,
@@ -42,11 +49,17 @@ pub struct AppState {
 
 impl AppState {
     /// State over a registry the processor fills.
-    pub fn new(registry: Arc<Registry>, topics: StreamTopics, instance_id: String) -> Self {
+    pub fn new(
+        registry: Arc<Registry>,
+        topics: StreamTopics,
+        instance_id: String,
+        directory: Arc<Directory>,
+    ) -> Self {
         Self {
             registry,
             topics,
             instance_id,
+            directory,
             processor_done: Arc::new(watch::Sender::new(false)),
             read_model: None,
         }
@@ -57,28 +70,67 @@ impl AppState {
         let _ = self.processor_done.subscribe().wait_for(|done| *done).await;
     }
 
-    /// The partition a key belongs to, if this instance owns it and it runs.
-    fn owner_of(&self, id: &Uuid) -> Result<Arc<PartitionHandle>, Problem> {
+    /// The partition of a key.
+    fn partition_of(&self, id: &Uuid) -> i32 {
         let count = self.registry.partition_count();
-        let partition = partition_for_key(id.hyphenated().to_string().as_bytes(), count);
-        let Some(handle) = self.registry.get(partition) else {
-            return Err(Problem::new(StatusCode::MISDIRECTED_REQUEST)
-                .title("Partition not owned here")
-                .detail(format!(
-                    "partition {partition} of {} is not assigned to instance {}; ask its owner, or retry after a rebalance",
-                    self.topics.events, self.instance_id
-                ))
-                .with("partition", partition)
-                .retry_after(1));
-        };
-        if let PartitionStatus::Stopped { reason } = handle.status() {
-            return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                .title("Partition stopped")
-                .detail(format!("partition {partition} is stopped: {reason}"))
-                .with("partition", partition));
-        }
-        Ok(handle)
+        partition_for_key(id.hyphenated().to_string().as_bytes(), count)
     }
+
+    /// Where a query about `id` is answered: here, from the owned store, or
+    /// at the owner's address.
+    fn locate(&self, id: &Uuid, headers: &HeaderMap) -> Result<Located, Problem> {
+        let partition = self.partition_of(id);
+        if let Some(handle) = self.registry.get(partition) {
+            if let PartitionStatus::Stopped { reason } = handle.status() {
+                return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                    .title("Partition stopped")
+                    .detail(format!("partition {partition} is stopped: {reason}"))
+                    .with("partition", partition));
+            }
+            return Ok(Located::Here(handle));
+        }
+        if headers.contains_key(FORWARDED) {
+            // Sent here as the owner, but the partition has moved on (or not arrived yet).
+            self.directory.refresh();
+            return Err(unavailable(
+                partition,
+                &format!(
+                    "is not held by instance {} any more, or not yet",
+                    self.instance_id
+                ),
+            ));
+        }
+        Ok(Located::There {
+            addr: self.directory.owner_elsewhere(partition)?,
+            partition,
+        })
+    }
+
+    /// A warm copy of the key's partition kept here, for reads that accept one.
+    fn standby_of(&self, id: &Uuid) -> Option<Arc<Replica>> {
+        self.registry.standbys.get(self.partition_of(id))
+    }
+
+    /// Relays a query to the owner of its partition.
+    async fn forward(
+        &self,
+        addr: &str,
+        partition: i32,
+        uri: &Uri,
+        params: &QueryParams,
+    ) -> Result<Response, Problem> {
+        self.directory
+            .forward(addr, uri, partition, params.bound())
+            .await
+    }
+}
+
+/// Where a query is answered.
+enum Located {
+    /// This instance owns the partition.
+    Here(Arc<PartitionHandle>),
+    /// Another instance does.
+    There { addr: String, partition: i32 },
 }
 
 /// The router, drivable without a socket in tests.
@@ -95,10 +147,10 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Query parameters of the waiting forms.
+/// Query parameters of the state and outcome queries.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct WaitParams {
+struct QueryParams {
     /// Answer only once this offset of the key's partition is folded and committed.
     after_offset: Option<i64>,
     /// Answer only once the order has at least this version.
@@ -107,15 +159,21 @@ struct WaitParams {
     order_id: Option<Uuid>,
     /// The bound on waiting, in ms (at most 30000).
     wait_ms: Option<u64>,
+    /// Accept an answer from a standby copy when this instance does not own
+    /// the partition (stale by the lag the answer states).
+    #[serde(default)]
+    standby: bool,
 }
 
-impl WaitParams {
-    fn deadline(&self) -> Instant {
-        let wait = self
-            .wait_ms
+impl QueryParams {
+    fn bound(&self) -> Duration {
+        self.wait_ms
             .map_or(DEFAULT_WAIT, Duration::from_millis)
-            .min(MAX_WAIT);
-        Instant::now() + wait
+            .min(MAX_WAIT)
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + self.bound()
     }
 }
 

@@ -1,7 +1,9 @@
-//! `GET /partitions`: what this instance owns and how far along each is.
+//! `GET /partitions`: what this instance owns and how far along each is, the
+//! standby copies it keeps, and the group's ownership as last described.
 
 use axum::Json;
 use axum::extract::State;
+use event_store::group::GroupView;
 use event_store::store::PartitionStatus;
 use serde::Serialize;
 
@@ -21,6 +23,16 @@ pub struct PartitionView {
     lag: i64,
 }
 
+/// One standby copy.
+#[derive(Serialize)]
+pub struct StandbyView {
+    partition: i32,
+    /// The next changelog offset the copy has not applied.
+    changelog_offset: i64,
+    /// Changelog records it is behind, as last seen.
+    lag: i64,
+}
+
 /// The instance's ownership.
 #[derive(Serialize)]
 pub struct Ownership {
@@ -28,6 +40,8 @@ pub struct Ownership {
     topic: String,
     partition_count: i32,
     partitions: Vec<PartitionView>,
+    standbys: Vec<StandbyView>,
+    group: std::sync::Arc<GroupView>,
 }
 
 /// Lists the partitions this instance owns.
@@ -52,5 +66,17 @@ pub async fn list(State(state): State<AppState>) -> Json<Ownership> {
         topic: state.topics.events.clone(),
         partition_count: state.registry.partition_count(),
         partitions,
+        standbys: state
+            .registry
+            .standbys
+            .all()
+            .iter()
+            .map(|replica| StandbyView {
+                partition: replica.partition,
+                changelog_offset: replica.position(),
+                lag: replica.lag(),
+            })
+            .collect(),
+        group: state.directory.view(),
     })
 }
