@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
-use domain::aggregate::{CommandBatch, Snapshot};
-use domain::order::{Order, OrderAggregate, OrderEvent};
-use event_store::{KafkaConfig, StreamTopics, read_committed_to_end};
+use domain::aggregate::Snapshot;
+use domain::order::Order;
+use e2e::fold::{LogFold, fold_log};
+use event_store::{KafkaConfig, StreamTopics};
 use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
@@ -83,20 +84,10 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
     let servers =
         std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let kafka = KafkaConfig::new(servers, format!("e2e-{run}"));
-    let mut fold: BTreeMap<Uuid, Snapshot<Option<Order>>> = BTreeMap::new();
-    let mut by_version: BTreeMap<(Uuid, u64), Snapshot<Option<Order>>> = BTreeMap::new();
-    for record in read_committed_to_end(&kafka, &StreamTopics::new(&prefix).events).await? {
-        let Ok(batch) = CommandBatch::<OrderEvent>::decode(
-            record.payload.as_deref().unwrap_or_default(),
-            "order",
-        ) else {
-            continue;
-        };
-        let snapshot = fold.remove(&batch.aggregate_id()).unwrap_or_default();
-        let next = snapshot.apply::<OrderAggregate>(&batch).0;
-        by_version.insert((batch.aggregate_id(), next.version), next.clone());
-        fold.insert(batch.aggregate_id(), next);
-    }
+    let LogFold {
+        current: fold,
+        by_version,
+    } = fold_log(&kafka, &StreamTopics::new(&prefix).events).await?;
     let stored: BTreeMap<Uuid, Snapshot<Option<Order>>> =
         sqlx::query_as::<_, (Uuid, Json<Snapshot<Option<Order>>>)>(
             "SELECT id, snapshot FROM read_model.orders",

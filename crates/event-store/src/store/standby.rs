@@ -24,6 +24,9 @@ use uuid::Uuid;
 use super::{PartitionStore, Positions, StoreError, StoreOptions, changelog_entry, store_path};
 use crate::KafkaConfig;
 
+/// A changelog record as a store entry: the aggregate id and its snapshot.
+type ChangelogEntry = (Uuid, Option<Vec<u8>>);
+
 /// Changelog records applied per RocksDB write.
 const BATCH: usize = 2_000;
 
@@ -230,7 +233,8 @@ pub fn run(
             standbys: standbys.clone(),
             changelog: config.changelog.clone(),
         })?;
-    let mut batches: BTreeMap<i32, (Vec<(Uuid, Option<Vec<u8>>)>, i64)> = BTreeMap::new();
+    // Per partition: the entries read in this round, and the offset after them.
+    let mut batches: BTreeMap<i32, (Vec<ChangelogEntry>, i64)> = BTreeMap::new();
     let mut assigned = BTreeSet::new();
     while !stop.load(Ordering::Relaxed) {
         standbys.reconcile(&config);

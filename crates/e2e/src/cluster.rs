@@ -1,0 +1,129 @@
+//! The services as child processes on one machine, so a test can run
+//! several of each, `kill -9` one, and start it again.
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Builds the service binaries (debug) and returns the folder they are in.
+pub fn build_binaries(names: &[&str]) -> std::io::Result<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.current_dir(&root).arg("build");
+    for name in names {
+        command.args(["--bin", name]);
+    }
+    let status = command.status()?;
+    if !status.success() {
+        return Err(std::io::Error::other(format!(
+            "cargo build failed: {status}"
+        )));
+    }
+    // Tests run from <target>/debug/deps; the binaries are one folder up.
+    let exe = std::env::current_exe()?;
+    exe.parent()
+        .and_then(Path::parent)
+        .map(Path::to_owned)
+        .ok_or_else(|| std::io::Error::other("no target folder above the test binary"))
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> std::io::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// One service process, restartable with the same arguments.
+pub struct Service {
+    /// A name for messages and the log file.
+    pub name: String,
+    /// `http://127.0.0.1:<port>`.
+    pub url: String,
+    program: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    child: Option<Child>,
+}
+
+impl Service {
+    /// Starts `program` with `args`, appending its output to `log`.
+    pub fn start(
+        name: &str,
+        program: PathBuf,
+        args: Vec<String>,
+        port: u16,
+        log: PathBuf,
+    ) -> std::io::Result<Self> {
+        let mut service = Self {
+            name: name.to_owned(),
+            url: format!("http://127.0.0.1:{port}"),
+            program,
+            args,
+            log,
+            child: None,
+        };
+        service.spawn()?;
+        Ok(service)
+    }
+
+    fn spawn(&mut self) -> std::io::Result<()> {
+        let log = File::options().create(true).append(true).open(&self.log)?;
+        let child = Command::new(&self.program)
+            .args(&self.args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::from(log.try_clone()?))
+            .stderr(Stdio::from(log))
+            .spawn()?;
+        self.child = Some(child);
+        Ok(())
+    }
+
+    /// `kill -9`: no chance to commit, flush or say goodbye.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // std's kill is SIGKILL on Unix.
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Starts the process again with the same arguments.
+    pub fn restart(&mut self) -> std::io::Result<()> {
+        self.kill9();
+        self.spawn()
+    }
+
+    /// Waits until `GET /readyz` answers 200.
+    pub async fn wait_ready(
+        &self,
+        http: &reqwest::Client,
+        timeout: Duration,
+    ) -> Result<(), String> {
+        let url = format!("{}/readyz", self.url);
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if http
+                .get(&url)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err(format!(
+            "{} not ready within {timeout:?}; see {}",
+            self.name,
+            self.log.display()
+        ))
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
