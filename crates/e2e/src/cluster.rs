@@ -35,6 +35,17 @@ pub fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// An id (of no order) whose key lands in `partition` of `count`: a probe
+/// that only the partition's owner can answer (with a 404).
+pub fn key_in_partition(partition: i32, count: i32) -> uuid::Uuid {
+    loop {
+        let id = uuid::Uuid::now_v7();
+        if event_store::partition_for_key(id.to_string().as_bytes(), count) == partition {
+            return id;
+        }
+    }
+}
+
 /// One service process, restartable with the same arguments.
 pub struct Service {
     /// A name for messages and the log file.
@@ -48,20 +59,22 @@ pub struct Service {
 }
 
 impl Service {
-    /// Starts `program` with `args`, appending its output to `log`.
+    /// Starts `program` with `args` and `--http-addr` on a free port,
+    /// appending its output to `<log_dir>/<name>.log`.
     pub fn start(
         name: &str,
         program: PathBuf,
-        args: Vec<String>,
-        port: u16,
-        log: PathBuf,
+        mut args: Vec<String>,
+        log_dir: &Path,
     ) -> std::io::Result<Self> {
+        let port = free_port()?;
+        args.push(format!("--http-addr=127.0.0.1:{port}"));
         let mut service = Self {
             name: name.to_owned(),
             url: format!("http://127.0.0.1:{port}"),
             program,
             args,
-            log,
+            log: log_dir.join(format!("{name}.log")),
             child: None,
         };
         service.spawn()?;
@@ -126,4 +139,16 @@ impl Drop for Service {
     fn drop(&mut self) {
         self.kill9();
     }
+}
+
+/// Waits until every service is ready.
+pub async fn wait_all_ready(
+    services: &[Service],
+    http: &reqwest::Client,
+    timeout: Duration,
+) -> Result<(), String> {
+    for service in services {
+        service.wait_ready(http, timeout).await?;
+    }
+    Ok(())
 }

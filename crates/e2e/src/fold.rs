@@ -1,9 +1,9 @@
 //! The fold of an events topic, computed from the raw log with the domain's
 //! rule: what every store, read model and answer must agree with.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
-use domain::aggregate::{CommandBatch, Snapshot};
+use domain::aggregate::{CommandBatch, Snapshot, Verdict};
 use domain::order::{Order, OrderAggregate, OrderEvent};
 use event_store::{KafkaConfig, ReadError, read_committed_to_end};
 use uuid::Uuid;
@@ -11,13 +11,18 @@ use uuid::Uuid;
 /// An order's snapshot.
 pub type OrderSnapshot = Snapshot<Option<Order>>;
 
-/// Every order's snapshot, now and at each version it passed through.
+/// Every order's snapshot, now and at each version it passed through, and
+/// what became of each command.
 #[derive(Default)]
 pub struct LogFold {
     /// The state after the whole log.
-    pub current: BTreeMap<Uuid, OrderSnapshot>,
+    pub snapshots: BTreeMap<Uuid, OrderSnapshot>,
     /// The state after each accepted version.
     pub by_version: BTreeMap<(Uuid, u64), OrderSnapshot>,
+    /// The ids of the accepted events.
+    pub accepted_events: HashSet<Uuid>,
+    /// Each command's first verdict.
+    pub verdicts: BTreeMap<Uuid, Verdict>,
 }
 
 /// Reads the committed records of `events_topic` to its end and folds them.
@@ -32,13 +37,18 @@ pub async fn fold_log(kafka: &KafkaConfig, events_topic: &str) -> Result<LogFold
             continue;
         };
         let snapshot = fold
-            .current
+            .snapshots
             .remove(&batch.aggregate_id())
             .unwrap_or_default();
-        let next = snapshot.apply::<OrderAggregate>(&batch).0;
-        fold.by_version
-            .insert((batch.aggregate_id(), next.version), next.clone());
-        fold.current.insert(batch.aggregate_id(), next);
+        let (next, verdict) = snapshot.apply::<OrderAggregate>(&batch);
+        if let Verdict::Accepted { .. } = verdict {
+            fold.accepted_events
+                .extend(batch.envelopes().iter().map(|e| e.event_id));
+            fold.by_version
+                .insert((batch.aggregate_id(), next.version), next.clone());
+        }
+        fold.verdicts.entry(batch.command_id()).or_insert(verdict);
+        fold.snapshots.insert(batch.aggregate_id(), next);
     }
     Ok(fold)
 }

@@ -85,8 +85,9 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
         std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
     let kafka = KafkaConfig::new(servers, format!("e2e-{run}"));
     let LogFold {
-        current: fold,
+        snapshots: fold,
         by_version,
+        ..
     } = fold_log(&kafka, &StreamTopics::new(&prefix).events).await?;
     let stored: BTreeMap<Uuid, Snapshot<Option<Order>>> =
         sqlx::query_as::<_, (Uuid, Json<Snapshot<Option<Order>>>)>(

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::cluster::{Service, build_binaries, free_port};
+use e2e::cluster::{Service, build_binaries, key_in_partition, wait_all_ready};
 use e2e::fold::fold_log;
 use event_store::{KafkaConfig, StreamTopics, partition_for_key};
 use serde_json::{Value, json};
@@ -52,63 +52,39 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
 
     let mut projectors = Vec::new();
     for name in ["projector-a", "projector-b", "projector-c"] {
-        let port = free_port()?;
         let mut args = topic_args.to_vec();
         args.extend([
             format!("--group-id={prefix}-projector"),
             format!("--instance-id={name}"),
             format!("--state-dir={}", dir.join(name).display()),
-            format!("--http-addr=127.0.0.1:{port}"),
             "--standby-replicas=1".into(),
             "--session-timeout-ms=6000".into(),
             "--read-model=false".into(),
         ]);
-        let log = dir.join(format!("{name}.log"));
-        projectors.push(Service::start(
-            name,
-            bin.join("projector"),
-            args,
-            port,
-            log,
-        )?);
+        projectors.push(Service::start(name, bin.join("projector"), args, &dir)?);
     }
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
-    for projector in &projectors {
-        projector
-            .wait_ready(&http, Duration::from_secs(120))
-            .await
-            .map_err(anyhow::Error::msg)?;
-    }
+    wait_all_ready(&projectors, &http, Duration::from_secs(120))
+        .await
+        .map_err(anyhow::Error::msg)?;
     let projector_urls: Vec<String> = projectors.iter().map(|p| p.url.clone()).collect();
     let settled = wait_settled(&http, &projector_urls, 3).await?;
     println!("group settled: {settled}");
 
     let mut services = Vec::new();
     for name in ["order-service-1", "order-service-2"] {
-        let port = free_port()?;
         let mut args = topic_args.to_vec();
         args.extend([
             format!("--instance-id={prefix}-{name}"),
-            format!("--http-addr=127.0.0.1:{port}"),
             format!("--projector-url={}", projector_urls.join(",")),
         ]);
-        let log = dir.join(format!("{name}.log"));
-        services.push(Service::start(
-            name,
-            bin.join("order-service"),
-            args,
-            port,
-            log,
-        )?);
+        services.push(Service::start(name, bin.join("order-service"), args, &dir)?);
     }
-    for service in &services {
-        service
-            .wait_ready(&http, Duration::from_secs(60))
-            .await
-            .map_err(anyhow::Error::msg)?;
-    }
+    wait_all_ready(&services, &http, Duration::from_secs(60))
+        .await
+        .map_err(anyhow::Error::msg)?;
     let service_urls: Vec<String> = services.iter().map(|s| s.url.clone()).collect();
 
     let tally = Arc::new(Tally::default());
@@ -129,25 +105,50 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
     wait_for_orders(&tally, 20).await?;
     // The instances that will take the victim's partitions over keep copies of them.
     let victim = 1;
-    let victim_partitions = owned_partitions(&http, &projector_urls[victim]).await?;
+    let victim_partitions = partitions_of(&http, &projector_urls[victim], "partitions").await?;
     anyhow::ensure!(!victim_partitions.is_empty(), "the victim owns partitions");
     let mut warm = BTreeMap::new();
     for (i, url) in projector_urls.iter().enumerate() {
         if i != victim {
-            for partition in standby_partitions(&http, url).await? {
+            for partition in partitions_of(&http, url, "standbys").await? {
                 warm.insert(partition, url.clone());
             }
         }
     }
     let copies: Vec<(i32, Uuid, String)> = victim_partitions
         .iter()
-        .filter_map(|&p| Some((p, key_in_partition(p), warm.get(&p)?.clone())))
+        .filter_map(|&p| Some((p, key_in_partition(p, PARTITIONS), warm.get(&p)?.clone())))
         .collect();
     assert_eq!(
         copies.len(),
         victim_partitions.len(),
         "standby copies of {victim_partitions:?} are kept elsewhere: {warm:?}"
     );
+
+    // Standby reads of acknowledged orders: possibly behind, never wrong
+    // (checked against the fold below).
+    let mut standby_answers = Vec::new();
+    let acknowledged: Vec<Uuid> = tally.orders.lock().await.keys().copied().collect();
+    for id in acknowledged {
+        let partition = partition_for_key(id.to_string().as_bytes(), PARTITIONS);
+        let Some(holder) = warm
+            .get(&partition)
+            .filter(|_| victim_partitions.contains(&partition))
+        else {
+            continue;
+        };
+        let response = http
+            .get(format!("{holder}/orders/{id}?standby=true"))
+            .send()
+            .await?;
+        if response.status() == 200 {
+            assert_eq!(response.headers()["x-standby"], "true");
+            let lag: i64 = response.headers()["x-standby-lag"].to_str()?.parse()?;
+            assert!(lag >= 0);
+            standby_answers.push((id, response.json::<Value>().await?));
+        }
+    }
+    assert!(!standby_answers.is_empty(), "standby copies answered");
 
     // kill -9 the owner of some partitions; measure until its partitions answer
     // again: from the copies (standby reads) and from their new owners.
@@ -200,6 +201,14 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
     // owner), equals the fold of the log and the client's own model.
     let kafka = KafkaConfig::new(servers.as_str(), format!("e2e-{run}"));
     let fold = fold_log(&kafka, &StreamTopics::new(&prefix).events).await?;
+    for (id, answer) in &standby_answers {
+        let version = answer["version"].as_u64().unwrap_or(0);
+        let folded = serde_json::to_value(&fold.by_version[&(*id, version)])?;
+        assert_eq!(
+            answer, &folded,
+            "the standby answer for {id} is the fold at its version"
+        );
+    }
     let expected = tally.orders.lock().await.clone();
     for (n, (id, (version, status))) in expected.iter().enumerate() {
         let via = &projector_urls[n % 3];
@@ -211,7 +220,7 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
             .await?
             .json()
             .await?;
-        let folded = serde_json::to_value(&fold.current[id])?;
+        let folded = serde_json::to_value(&fold.snapshots[id])?;
         assert_eq!(
             answer, folded,
             "order {id} via {via} is the fold of the log"
@@ -434,24 +443,20 @@ async fn wait_settled(
     }
 }
 
-async fn owned_partitions(http: &reqwest::Client, url: &str) -> anyhow::Result<BTreeSet<i32>> {
+/// The partitions an instance lists under `field` (`partitions` it owns,
+/// `standbys` it keeps copies of).
+async fn partitions_of(
+    http: &reqwest::Client,
+    url: &str,
+    field: &str,
+) -> anyhow::Result<BTreeSet<i32>> {
     let view: Value = http
         .get(format!("{url}/partitions"))
         .send()
         .await?
         .json()
         .await?;
-    Ok(numbers(&view["partitions"], "partition"))
-}
-
-async fn standby_partitions(http: &reqwest::Client, url: &str) -> anyhow::Result<BTreeSet<i32>> {
-    let view: Value = http
-        .get(format!("{url}/partitions"))
-        .send()
-        .await?
-        .json()
-        .await?;
-    Ok(numbers(&view["standbys"], "partition"))
+    Ok(numbers(&view[field], "partition"))
 }
 
 fn numbers(list: &Value, field: &str) -> BTreeSet<i32> {
@@ -460,16 +465,6 @@ fn numbers(list: &Value, field: &str) -> BTreeSet<i32> {
         .flatten()
         .filter_map(|entry| entry[field].as_i64().and_then(|n| i32::try_from(n).ok()))
         .collect()
-}
-
-/// An order id (never placed) whose key lands in `partition`.
-fn key_in_partition(partition: i32) -> Uuid {
-    loop {
-        let id = Uuid::now_v7();
-        if partition_for_key(id.to_string().as_bytes(), PARTITIONS) == partition {
-            return id;
-        }
-    }
 }
 
 /// How long after `since` a query for each probe (partition, unused order

@@ -25,6 +25,8 @@ pub struct Application {
 impl Application {
     /// Checks the topics, registers the transactional id, binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let projector = ProjectorClient::new(&config.projector_url)
+            .context("--projector-url (PROJECTOR_URL) names no projector")?;
         let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
         let topics = StreamTopics::new(&config.topics.topic_prefix);
         ensure_topics(&kafka, &topics.specs(config.topics.partitions))
@@ -49,7 +51,7 @@ impl Application {
         let state = AppState {
             executor: Executor {
                 appender,
-                projector: ProjectorClient::new(&config.projector_url),
+                projector,
                 events_topic: topics.events.clone(),
                 verdict_timeout: config.verdict_timeout(),
                 conflict_retries: config.conflict_retries,

@@ -53,48 +53,45 @@ pub struct ProjectorClient {
 }
 
 impl ProjectorClient {
-    /// A client of the projector instances at `base_urls` (at least one).
-    pub fn new(base_urls: &[String]) -> Self {
-        Self {
+    /// A client of the projector instances at `base_urls`; `None` if there is none.
+    pub fn new(base_urls: &[String]) -> Option<Self> {
+        let base_urls: Arc<[String]> = base_urls
+            .iter()
+            .map(|url| url.trim().trim_end_matches('/').to_owned())
+            .filter(|url| !url.is_empty())
+            .collect();
+        (!base_urls.is_empty()).then(|| Self {
             http: reqwest::Client::new(),
-            base_urls: base_urls
-                .iter()
-                .map(|url| url.trim_end_matches('/').to_owned())
-                .collect(),
+            base_urls,
             current: Arc::new(AtomicUsize::new(0)),
-        }
+        })
     }
 
     /// GETs `path` from the instance that answered last, moving on to the
     /// next when one does not answer at all.
     async fn send(&self, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        let count = self.base_urls.len();
         let first = self.current.load(Ordering::Relaxed);
-        let mut last_error = None;
-        for step in 0..self.base_urls.len().max(1) {
-            let index = (first + step) % self.base_urls.len().max(1);
-            let Some(base_url) = self.base_urls.get(index) else {
-                break;
-            };
+        let mut step = 0;
+        loop {
+            let index = (first + step) % count;
+            let base_url = &self.base_urls[index];
             match self.http.get(format!("{base_url}{path}")).send().await {
                 Ok(response) => {
                     self.current.store(index, Ordering::Relaxed);
                     return Ok(response);
                 }
-                Err(error) if error.is_connect() => {
+                Err(error) if error.is_connect() && step + 1 < count => {
                     tracing::debug!(%error, base_url, "projector instance unreachable; trying the next");
-                    last_error = Some(error);
+                    step += 1;
                 }
                 Err(error) => return Err(error),
             }
         }
-        match last_error {
-            Some(error) => Err(error),
-            None => self.http.get(path).send().await,
-        }
     }
 
-    /// GETs `path`, retrying answers that say "not now" (421, 503) until the
-    /// deadline, since they pass with a rebalance.
+    /// GETs `path`, retrying answers that say "not now" (503: the partition
+    /// has no owner that can answer, as during a rebalance) until the deadline.
     async fn get(
         &self,
         path: &str,
@@ -111,9 +108,7 @@ impl ProjectorClient {
                 Err(error) => return Err(error.into()),
             };
             let status = response.status();
-            if status != StatusCode::MISDIRECTED_REQUEST
-                && status != StatusCode::SERVICE_UNAVAILABLE
-            {
+            if status != StatusCode::SERVICE_UNAVAILABLE {
                 return Ok(response);
             }
             if Instant::now() >= deadline {

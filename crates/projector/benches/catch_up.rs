@@ -13,7 +13,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::process::Projector;
-use support::writer::{batch_of, placed};
+use support::writer::backlog;
 use support::{PARTITIONS, eventually, fresh_topics, kafka};
 use uuid::Uuid;
 
@@ -34,35 +34,7 @@ async fn main() -> anyhow::Result<()> {
     let started = Instant::now();
     let ends = tokio::task::spawn_blocking({
         let (kafka, topic) = (kafka(), topics.events.clone());
-        move || -> anyhow::Result<Vec<i64>> {
-            let producer = event_store::TransactionalProducer::new(
-                &kafka,
-                &format!("bench-{}", Uuid::now_v7()),
-            )?;
-            let mut ends = vec![0i64; PARTITIONS as usize];
-            for chunk in (0..orders).collect::<Vec<_>>().chunks(PER_TRANSACTION) {
-                producer.begin()?;
-                let mut pending = Vec::with_capacity(chunk.len());
-                for _ in chunk {
-                    let id = Uuid::now_v7();
-                    let payload = batch_of(id, 0, placed(id)).encode("order");
-                    pending.push(producer.send(event_store::OutgoingRecord {
-                        topic: &topic,
-                        key: id.to_string().as_bytes(),
-                        payload: &payload,
-                        headers: &[],
-                    })?);
-                }
-                producer.commit()?;
-                for send in pending {
-                    if let Some(Ok(appended)) = send.completed() {
-                        let end = &mut ends[appended.partition as usize];
-                        *end = (*end).max(appended.offset + 1);
-                    }
-                }
-            }
-            Ok(ends)
-        }
+        move || backlog(&kafka, &topic, orders, PER_TRANSACTION)
     })
     .await??;
     let produced = started.elapsed();

@@ -8,10 +8,10 @@ use domain::aggregate::Verdict;
 use event_store::{StreamTopics, read_committed_to_end};
 use uuid::Uuid;
 
-use crate::support::fold::fold_log;
 use crate::support::process::Projector;
 use crate::support::writer::{Intent, Writer};
 use crate::support::{PARTITIONS, Rng, kafka, start_projector, write};
+use e2e::fold::fold_log;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_neither_loses_nor_duplicates_anything() -> anyhow::Result<()> {

@@ -6,4 +6,5 @@ mod poison;
 mod queries;
 mod read_model;
 mod restore;
+mod routing;
 mod support;

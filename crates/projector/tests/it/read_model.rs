@@ -13,9 +13,9 @@ use sqlx::types::Json;
 use uuid::Uuid;
 
 use crate::support::database::{PrivateCluster, TestDatabase};
-use crate::support::fold::{LogFold, fold_log};
 use crate::support::process::Projector;
 use crate::support::{PARTITIONS, Rng, eventually, fresh_topics, kafka, write};
+use e2e::fold::{LogFold, fold_log};
 
 type OrderSnapshot = domain::aggregate::Snapshot<Option<Order>>;
 

@@ -1,8 +1,8 @@
 //! What the tests share: a projector child process, a writer of command
-//! batches, the independent fold of the log, and small helpers.
+//! batches, and small helpers. The independent fold of the log is
+//! `e2e::fold`.
 
 pub mod database;
-pub mod fold;
 pub mod process;
 pub mod writer;
 
@@ -94,4 +94,51 @@ impl Rng {
     pub fn below(&mut self, n: u64) -> u64 {
         self.next() % n.max(1)
     }
+}
+
+/// Waits until the members of a group together have committed every
+/// partition to its end.
+pub async fn wait_group_caught_up(members: &[process::Projector], ends: &[i64]) {
+    eventually(
+        "the group to catch up",
+        Duration::from_secs(600),
+        async || {
+            let mut committed = vec![0i64; ends.len()];
+            for member in members {
+                let (_, ownership) = member.json("/partitions").await;
+                for p in ownership["partitions"].as_array()? {
+                    let index = usize::try_from(p["partition"].as_i64()?).ok()?;
+                    let slot = committed.get_mut(index)?;
+                    *slot = (*slot).max(p["committed_offset"].as_i64()?);
+                }
+            }
+            committed
+                .iter()
+                .zip(ends)
+                .all(|(c, e)| c >= e)
+                .then_some(())
+        },
+    )
+    .await;
+}
+
+/// Waits until every partition has a standby copy somewhere with no lag.
+pub async fn wait_standbys_current(members: &[process::Projector]) {
+    eventually(
+        "current standby copies",
+        Duration::from_secs(600),
+        async || {
+            let mut current = std::collections::BTreeSet::new();
+            for member in members {
+                let (_, ownership) = member.json("/partitions").await;
+                for copy in ownership["standbys"].as_array()? {
+                    if copy["lag"].as_i64() == Some(0) && copy["changelog_offset"].as_i64()? > 0 {
+                        current.insert(copy["partition"].as_i64()?);
+                    }
+                }
+            }
+            (current.len() == PARTITIONS as usize).then_some(())
+        },
+    )
+    .await;
 }

@@ -45,22 +45,51 @@ impl Projector {
         extra: &[&str],
         env: &[(&str, &str)],
     ) -> Self {
+        let mut projector = Self::new(topics, group, &format!("{group}-0"), state_dir, &[], env);
+        projector.spawn_with(extra);
+        projector.wait_ready().await;
+        projector
+    }
+
+    /// One of several instances of a group, started with `flags` on every
+    /// run; not waited for (a group of several forms when all have joined).
+    pub fn member(
+        topics: &StreamTopics,
+        group: &str,
+        instance_id: &str,
+        state_dir: &Path,
+        flags: &[&str],
+    ) -> Self {
+        let mut projector = Self::new(topics, group, instance_id, state_dir, flags, &[]);
+        projector.spawn();
+        projector
+    }
+
+    fn new(
+        topics: &StreamTopics,
+        group: &str,
+        instance_id: &str,
+        state_dir: &Path,
+        flags: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
             .port();
         let prefix = topics.events.trim_end_matches(".events").to_owned();
-        let args = vec![
+        let mut args = vec![
             format!("--topic-prefix={prefix}"),
             format!("--partitions={PARTITIONS}"),
             format!("--group-id={group}"),
-            format!("--instance-id={group}-0"),
+            format!("--instance-id={instance_id}"),
             format!("--state-dir={}", state_dir.display()),
             format!("--http-addr=127.0.0.1:{port}"),
             "--commit-interval-ms=100".into(),
         ];
+        args.extend(flags.iter().map(|f| f.to_string()));
         let log = state_dir.with_extension("log");
-        let mut projector = Self {
+        Self {
             child: None,
             group: group.to_owned(),
             state_dir: state_dir.to_owned(),
@@ -72,10 +101,7 @@ impl Projector {
                 .collect(),
             log,
             http: reqwest::Client::new(),
-        };
-        projector.spawn_with(extra);
-        projector.wait_ready().await;
-        projector
+        }
     }
 
     /// Waits for the process to die by itself (a fault injected with a flag).
@@ -174,6 +200,17 @@ impl Projector {
     /// The projector's arguments (topics and group), for a one-off subcommand.
     pub fn args(&self) -> &[String] {
         &self.args
+    }
+
+    /// The partitions this instance owns now.
+    pub async fn owned(&self) -> Vec<i32> {
+        let (_, ownership) = self.json("/partitions").await;
+        ownership["partitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| p["partition"].as_i64().and_then(|p| i32::try_from(p).ok()))
+            .collect()
     }
 
     /// A value of `/metrics`.

@@ -246,6 +246,47 @@ pub fn append_raw(
         .collect()
 }
 
+/// Appends `orders` new orders (one `OrderPlaced` each), `per_transaction`
+/// to a transaction; returns each partition's end offset after them.
+#[allow(dead_code, reason = "the benchmarks' backlog")]
+pub fn backlog(
+    kafka: &KafkaConfig,
+    topic: &str,
+    orders: usize,
+    per_transaction: usize,
+) -> anyhow::Result<Vec<i64>> {
+    let producer = TransactionalProducer::new(kafka, &format!("backlog-{}", Uuid::now_v7()))?;
+    let mut ends = Vec::new();
+    let mut left = orders;
+    while left > 0 {
+        let chunk = left.min(per_transaction);
+        left -= chunk;
+        producer.begin()?;
+        let mut pending = Vec::with_capacity(chunk);
+        for _ in 0..chunk {
+            let id = Uuid::now_v7();
+            let payload = batch_of(id, 0, placed(id)).encode("order");
+            pending.push(producer.send(OutgoingRecord {
+                topic,
+                key: id.to_string().as_bytes(),
+                payload: &payload,
+                headers: &[],
+            })?);
+        }
+        producer.commit()?;
+        for send in pending {
+            if let Some(Ok(appended)) = send.completed() {
+                let partition = appended.partition as usize;
+                if ends.len() <= partition {
+                    ends.resize(partition + 1, 0);
+                }
+                ends[partition] = ends[partition].max(appended.offset + 1);
+            }
+        }
+    }
+    Ok(ends)
+}
+
 /// A one-event batch for `order_id`, as the next command on `base_version`.
 pub fn batch_of(order_id: Uuid, base_version: u64, event: OrderEvent) -> CommandBatch<OrderEvent> {
     let meta = CommandMeta {

@@ -1,0 +1,104 @@
+//! Measures projector instances sharing a consumer group: catch-up
+//! throughput over a backlog with 1, 2 and 3 instances, and how long the
+//! partitions of an instance killed with `kill -9` take to answer again
+//! from their new owner, without and with standby copies.
+//!
+//! Needs the broker of `scripts/infra up`. Run with
+//! `cargo bench -p projector --bench scale_out` (`BENCH_ORDERS` sets the
+//! backlog, default 600,000 orders of one event each).
+
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use e2e::cluster::key_in_partition;
+use event_store::StreamTopics;
+use support::process::Projector;
+use support::writer::backlog;
+use support::{
+    PARTITIONS, eventually, fresh_topics, kafka, wait_group_caught_up, wait_standbys_current,
+};
+use uuid::Uuid;
+
+const PER_TRANSACTION: usize = 10_000;
+/// The smallest session timeout the broker allows by default: the floor of
+/// any takeover after a crash.
+const SESSION_TIMEOUT: &str = "--session-timeout-ms=6000";
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let orders: usize = std::env::var("BENCH_ORDERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(600_000);
+    let topics = fresh_topics().await?;
+    let ends = tokio::task::spawn_blocking({
+        let (kafka, topic) = (kafka(), topics.events.clone());
+        move || backlog(&kafka, &topic, orders, PER_TRANSACTION)
+    })
+    .await??;
+    println!(
+        "backlog: {orders} orders on {} ({PARTITIONS} partitions)",
+        topics.events
+    );
+
+    let mut rows = Vec::new();
+    for instances in 1..=3 {
+        let started = Instant::now();
+        let members = start_group(&topics, instances, &["--read-model=false"]);
+        wait_group_caught_up(&members, &ends).await;
+        let took = started.elapsed();
+        rows.push(format!(
+            "| catch-up, {instances} instance(s) | {:.1} s, {:.0} events/s |",
+            took.as_secs_f64(),
+            orders as f64 / took.as_secs_f64()
+        ));
+    }
+    for standbys in [0, 1] {
+        let flag = format!("--standby-replicas={standbys}");
+        let mut members = start_group(&topics, 3, &["--read-model=false", SESSION_TIMEOUT, &flag]);
+        wait_group_caught_up(&members, &ends).await;
+        if standbys > 0 {
+            wait_standbys_current(&members).await;
+        }
+        let victim_partitions = members[0].owned().await;
+        members[0].kill9();
+        let killed_at = Instant::now();
+        for partition in victim_partitions {
+            let probe = key_in_partition(partition, PARTITIONS);
+            eventually("the takeover", Duration::from_secs(180), async || {
+                let (status, _) = members[1].json(&format!("/orders/{probe}")).await;
+                (status == 404).then_some(())
+            })
+            .await;
+        }
+        rows.push(format!(
+            "| takeover after kill -9, {standbys} standby cop{} per partition ({} orders a partition) | {:.1} s |",
+            if standbys == 1 { "y" } else { "ies" },
+            orders as i32 / PARTITIONS,
+            killed_at.elapsed().as_secs_f64()
+        ));
+    }
+
+    println!();
+    println!("| measure | result |");
+    println!("|---|---|");
+    for row in rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+/// `instances` members of a new group, each with its own state folder.
+fn start_group(topics: &StreamTopics, instances: usize, flags: &[&str]) -> Vec<Projector> {
+    let group = format!("bench-scale-{}", Uuid::now_v7().simple());
+    (0..instances)
+        .map(|i| {
+            let instance = format!("{group}-{i}");
+            let state_dir = std::env::temp_dir().join(&instance);
+            Projector::member(topics, &group, &instance, &state_dir, flags)
+        })
+        .collect()
+}
