@@ -166,6 +166,16 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
         "after kill -9: standby reads answered after {:?}, owner reads (takeover) after {:?}",
         standby_reads?, owner_reads?
     );
+    let mut takeovers = 0.0;
+    for (i, url) in projector_urls.iter().enumerate() {
+        if i != victim {
+            takeovers += metric(&http, url, "projector_standby_takeovers_total").await?;
+        }
+    }
+    assert!(
+        takeovers >= victim_partitions.len() as f64,
+        "the new owners took over from their standby copies ({takeovers})"
+    );
     let orders_before_restart = tally.orders.lock().await.len();
     wait_for_orders(&tally, orders_before_restart + 20).await?;
 
@@ -441,6 +451,20 @@ async fn wait_settled(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// A counter or gauge without labels from an instance's `/metrics`.
+async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
+    let text = http
+        .get(format!("{url}/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or(0.0))
 }
 
 /// The partitions an instance lists under `field` (`partitions` it owns,

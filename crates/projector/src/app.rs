@@ -88,10 +88,10 @@ impl Application {
                     state_dir: config.state_dir(),
                     store_options,
                 };
-                let (standbys, stop) = (registry.standbys.clone(), stop.clone());
+                let (registry, stop) = (registry.clone(), stop.clone());
                 std::thread::Builder::new()
                     .name("standby".into())
-                    .spawn(move || standby::run(standby_config, standbys, stop))
+                    .spawn(move || standby::run(standby_config, registry, stop))
             })
             .transpose()
             .context("starting the standby thread")?;

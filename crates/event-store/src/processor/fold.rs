@@ -384,24 +384,31 @@ impl<A: Aggregate> Fold<A> {
         Ok(())
     }
 
-    fn open_restored(&self, partition: i32, input: i64) -> Result<PartitionStore, ProcessorError> {
+    fn open_restored(
+        &self,
+        partition: i32,
+        input: i64,
+    ) -> Result<Arc<PartitionStore>, ProcessorError> {
         let path = store_path(
             &self.config.state_dir,
             &self.config.topics.events,
             partition,
         );
-        // A standby copy kept here is handed over open, already nearly current.
-        let store = match self.registry.standbys.claim(partition) {
-            Some(store) => store,
-            None => PartitionStore::open(&path, &self.config.store_options)?,
+        let options = &self.config.store_options;
+        // A standby copy kept here stops, and its store (already nearly
+        // current) is the one opened below.
+        self.registry.standbys.claim(partition);
+        let store = self.registry.stores.open(&path, options)?;
+        let restore = |store: &PartitionStore| {
+            restore_partition(
+                &self.config.kafka,
+                &self.config.topics.changelog,
+                partition,
+                store,
+                input,
+            )
         };
-        match restore_partition(
-            &self.config.kafka,
-            &self.config.topics.changelog,
-            partition,
-            &store,
-            input,
-        ) {
+        match restore(&store) {
             Ok(_) => Ok(store),
             Err(RestoreError::StoreAhead { store: at, end }) => {
                 tracing::warn!(
@@ -411,15 +418,9 @@ impl<A: Aggregate> Fold<A> {
                     "local store is from another history; rebuilding it"
                 );
                 drop(store);
-                PartitionStore::destroy(&path, &self.config.store_options)?;
-                let store = PartitionStore::open(&path, &self.config.store_options)?;
-                restore_partition(
-                    &self.config.kafka,
-                    &self.config.topics.changelog,
-                    partition,
-                    &store,
-                    input,
-                )?;
+                PartitionStore::destroy(&path, options)?;
+                let store = self.registry.stores.open(&path, options)?;
+                restore(&store)?;
                 Ok(store)
             }
             Err(error) => Err(error.into()),

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use super::{PartitionStore, Standbys};
+use super::{OpenStores, PartitionStore, Standbys};
 
 /// Where an owned partition is.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -31,7 +31,7 @@ pub struct PartitionHandle {
     /// The partition number.
     pub partition: i32,
     /// Its store; holds committed data only.
-    pub store: PartitionStore,
+    pub store: Arc<PartitionStore>,
     committed: watch::Sender<i64>,
     high_watermark: AtomicI64,
     status: Mutex<PartitionStatus>,
@@ -39,7 +39,7 @@ pub struct PartitionHandle {
 
 impl PartitionHandle {
     /// A handle for a store whose data reflects input up to `committed`.
-    pub fn new(partition: i32, store: PartitionStore, committed: i64) -> Self {
+    pub fn new(partition: i32, store: Arc<PartitionStore>, committed: i64) -> Self {
         Self {
             partition,
             store,
@@ -146,6 +146,8 @@ pub struct Registry {
     joined: AtomicBool,
     /// Warm copies of partitions owned elsewhere.
     pub standbys: Arc<Standbys>,
+    /// Every store open in this process, shared between roles.
+    pub stores: Arc<OpenStores>,
     /// The processor's counters.
     pub metrics: FoldMetrics,
 }

@@ -42,18 +42,22 @@ pub enum RestoreError {
     Store(#[from] StoreError),
 }
 
+/// True for the "end of partition" event, which a reader to the end expects.
+pub(crate) fn is_end_of_partition(error: &KafkaError) -> bool {
+    matches!(
+        error,
+        KafkaError::PartitionEOF(_)
+            | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
+    )
+}
+
 /// A consumer context for reading to the end: the end of a partition is
 /// expected, not an error worth a log line.
 pub(crate) struct QuietEof;
 
 impl ClientContext for QuietEof {
     fn error(&self, error: KafkaError, reason: &str) {
-        let end_of_partition = matches!(
-            error,
-            KafkaError::PartitionEOF(_)
-                | KafkaError::Global(rdkafka::types::RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end_of_partition {
+        if !is_end_of_partition(&error) {
             tracing::error!(%error, reason, "librdkafka error");
         }
     }

@@ -2,17 +2,17 @@
 //! kept by tailing their changelog (committed records only), so that taking
 //! a partition over restores only the short tail the copy is behind.
 //!
-//! A copy lives in the same folder the processor would use for the partition.
-//! The processor *claims* a partition before opening its store: the tailing
-//! stops for it and the open store is handed over. Between claim and release
-//! the tailing thread never opens that partition, so RocksDB's one-writer
-//! lock is never contended.
+//! A copy is the partition's store in the folder the processor would use,
+//! opened through the process's [`OpenStores`]. The processor *claims* a
+//! partition before opening it: the copy stops writing (a write under way
+//! finishes first), and the processor then finds the same open store.
+//! Between claim and release the tailing thread never starts a copy of it.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
@@ -21,7 +21,10 @@ use rdkafka::statistics::Statistics;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
-use super::{PartitionStore, Positions, StoreError, StoreOptions, changelog_entry, store_path};
+use super::{
+    OpenStores, PartitionStore, Positions, Registry, StoreError, StoreOptions, changelog_entry,
+    is_end_of_partition, store_path,
+};
 use crate::KafkaConfig;
 
 /// A changelog record as a store entry: the aggregate id and its snapshot.
@@ -35,10 +38,12 @@ pub struct Replica {
     /// The partition it copies.
     pub partition: i32,
     /// Its store (committed changelog records only).
-    pub store: PartitionStore,
+    pub store: Arc<PartitionStore>,
     input: i64,
     position: AtomicI64,
     end: AtomicI64,
+    /// False once claimed: no write may start after that.
+    writing: Mutex<bool>,
 }
 
 impl Replica {
@@ -67,6 +72,7 @@ struct Wishes {
 pub struct Standbys {
     wishes: Mutex<Wishes>,
     replicas: RwLock<BTreeMap<i32, Arc<Replica>>>,
+    takeovers: AtomicU64,
 }
 
 impl Standbys {
@@ -92,32 +98,34 @@ impl Standbys {
             .unwrap_or_default()
     }
 
-    /// The processor takes a partition over: the copy stops, and its store
-    /// (if there was one) is handed over once no reader holds it.
-    pub fn claim(&self, partition: i32) -> Option<PartitionStore> {
+    /// The processor takes a partition over: the copy stops writing, and
+    /// its store stays open for the processor to find. True if there was one.
+    pub fn claim(&self, partition: i32) -> bool {
         let mut wishes = self.wishes();
         wishes.claimed.insert(partition);
-        let mut replica = self.replicas.write().ok()?.remove(&partition)?;
+        let replica = self
+            .replicas
+            .write()
+            .ok()
+            .and_then(|mut replicas| replicas.remove(&partition));
         drop(wishes);
-        let started = Instant::now();
-        loop {
-            // Readers hold a copy for one lookup; the tailing thread for one write.
-            match Arc::try_unwrap(replica) {
-                Ok(replica) => {
-                    tracing::info!(
-                        partition,
-                        position = replica.position(),
-                        "standby copy taken over"
-                    );
-                    return Some(replica.store);
-                }
-                Err(shared) => replica = shared,
-            }
-            if started.elapsed() > Duration::from_secs(5) {
-                tracing::warn!(partition, "a standby copy is still in use; waiting");
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let Some(replica) = replica else {
+            return false;
+        };
+        // Waits for a write under way, and forbids the next.
+        *replica.writing.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.takeovers.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(
+            partition,
+            position = replica.position(),
+            "standby copy taken over"
+        );
+        true
+    }
+
+    /// How many partitions the processor took over from a copy kept here.
+    pub fn takeovers(&self) -> u64 {
+        self.takeovers.load(Ordering::Relaxed)
     }
 
     /// The processor gave a partition up: it may be copied here again.
@@ -126,7 +134,7 @@ impl Standbys {
     }
 
     /// Opens the wanted copies and drops the unwanted ones.
-    fn reconcile(&self, config: &StandbyConfig) {
+    fn reconcile(&self, config: &StandbyConfig, stores: &OpenStores) {
         let wishes = self.wishes();
         let Ok(mut replicas) = self.replicas.write() else {
             return;
@@ -136,8 +144,9 @@ impl Standbys {
             if replicas.contains_key(&partition) {
                 continue;
             }
-            match config.open(partition) {
+            match config.open(partition, stores) {
                 Ok(replica) => {
+                    self.takeovers.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(
                         partition,
                         position = replica.position(),
@@ -145,8 +154,9 @@ impl Standbys {
                     );
                     replicas.insert(partition, Arc::new(replica));
                 }
-                // Still open elsewhere (a reader of the revoked partition): next round.
-                Err(error) => tracing::debug!(partition, %error, "standby copy not opened yet"),
+                Err(error) => {
+                    tracing::warn!(partition, %error, "standby copy not opened; retrying")
+                }
             }
         }
     }
@@ -168,9 +178,9 @@ pub struct StandbyConfig {
 }
 
 impl StandbyConfig {
-    fn open(&self, partition: i32) -> Result<Replica, StoreError> {
+    fn open(&self, partition: i32, stores: &OpenStores) -> Result<Replica, StoreError> {
         let path = store_path(&self.state_dir, &self.events, partition);
-        let store = PartitionStore::open(&path, &self.store_options)?;
+        let store = stores.open(&path, &self.store_options)?;
         let positions = store.positions()?;
         Ok(Replica {
             partition,
@@ -178,6 +188,7 @@ impl StandbyConfig {
             input: positions.input,
             position: AtomicI64::new(positions.changelog),
             end: AtomicI64::new(positions.changelog),
+            writing: Mutex::new(true),
         })
     }
 }
@@ -203,7 +214,9 @@ impl ClientContext for EndWatch {
     }
 
     fn error(&self, error: KafkaError, reason: &str) {
-        tracing::warn!(%error, reason, "standby consumer error");
+        if !is_end_of_partition(&error) {
+            tracing::warn!(%error, reason, "standby consumer error");
+        }
     }
 }
 
@@ -222,9 +235,10 @@ pub enum StandbyError {
 /// reopened at its last good position).
 pub fn run(
     config: StandbyConfig,
-    standbys: Arc<Standbys>,
+    registry: Arc<Registry>,
     stop: Arc<AtomicBool>,
 ) -> Result<(), StandbyError> {
+    let standbys = registry.standbys.clone();
     let consumer: BaseConsumer<EndWatch> = config
         .kafka
         .read_to_end_config("standby")
@@ -237,7 +251,7 @@ pub fn run(
     let mut batches: BTreeMap<i32, (Vec<ChangelogEntry>, i64)> = BTreeMap::new();
     let mut assigned = BTreeSet::new();
     while !stop.load(Ordering::Relaxed) {
-        standbys.reconcile(&config);
+        standbys.reconcile(&config, &registry.stores);
         let replicas = standbys.all();
         let current: BTreeSet<i32> = replicas.iter().map(|r| r.partition).collect();
         if current != assigned {
@@ -278,6 +292,10 @@ pub fn run(
             let Some(replica) = standbys.get(partition) else {
                 continue;
             };
+            let writing = replica.writing.lock().unwrap_or_else(|p| p.into_inner());
+            if !*writing {
+                continue;
+            }
             let positions = Positions {
                 input: replica.input,
                 changelog: next,

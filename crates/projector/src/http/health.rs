@@ -95,6 +95,22 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "Transactions aborted.",
             get(&m.aborts),
         )
+        .counter(
+            "projector_standby_takeovers_total",
+            "Partitions taken over from a standby copy kept here.",
+            state.registry.standbys.takeovers(),
+        )
+        .gauge(
+            "projector_standby_lag",
+            "Changelog records a standby copy is behind, per copy kept here.",
+            &state
+                .registry
+                .standbys
+                .all()
+                .iter()
+                .map(|r| (format!("partition=\"{}\"", r.partition), r.lag() as f64))
+                .collect::<Vec<_>>(),
+        )
         .gauge(
             "projector_committed_offset",
             "Next offset not yet committed, per owned partition.",
