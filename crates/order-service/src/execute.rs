@@ -209,11 +209,36 @@ impl Executor {
                         command_id: request.command_id,
                     },
                     other => other.into(),
-                })?
-                .ok_or(ExecuteError::VerdictTimeout {
-                    command_id: request.command_id,
                 })?;
-            match outcome.verdict {
+            let verdict = match outcome {
+                Some(outcome) => outcome.verdict,
+                None => {
+                    // Folded, yet no outcome where it is folded now: a partition
+                    // restored from the changelog keeps states, not outcomes.
+                    // The state tells: an accepted command is among its recent ones.
+                    let current = self
+                        .projector
+                        .snapshot(
+                            request.order_id,
+                            Wait {
+                                after_offset: Some(appended.offset),
+                                ..wait
+                            },
+                        )
+                        .await?;
+                    if current
+                        .recent_commands()
+                        .any(|id| *id == request.command_id)
+                    {
+                        return Ok(current);
+                    }
+                    Verdict::Conflict {
+                        expected_version: current.version + 1,
+                        found_version: snapshot.version + 1,
+                    }
+                }
+            };
+            match verdict {
                 // The fold is deterministic: the projector's new snapshot is this one.
                 Verdict::Accepted { .. } => return Ok(snapshot.apply::<OrderAggregate>(&batch).0),
                 Verdict::Duplicate => {
