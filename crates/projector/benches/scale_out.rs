@@ -26,6 +26,9 @@ const PER_TRANSACTION: usize = 10_000;
 /// The smallest session timeout the broker allows by default: the floor of
 /// any takeover after a crash.
 const SESSION_TIMEOUT: &str = "--session-timeout-ms=6000";
+/// Kills measured per configuration (the moment of the crash against the
+/// heartbeats makes each one differ).
+const TAKEOVERS: usize = 3;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -33,72 +36,90 @@ async fn main() -> anyhow::Result<()> {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(600_000);
+    println!("backlog: {orders} orders, {PARTITIONS} partitions, fresh topics for each run");
+
+    println!();
+    println!("| measure | result |");
+    println!("|---|---|");
+    for instances in 1..=3 {
+        let (topics, ends) = with_backlog(orders).await?;
+        let started = Instant::now();
+        let members = start_group(&topics, instances, &["--read-model=false"]).await;
+        wait_group_caught_up(&members, &ends).await;
+        let took = started.elapsed();
+        println!(
+            "| catch-up, {instances} instance(s) | {:.1} s, {:.0} events/s |",
+            took.as_secs_f64(),
+            orders as f64 / took.as_secs_f64()
+        );
+    }
+    for standbys in [0, 1] {
+        let (topics, ends) = with_backlog(orders).await?;
+        let flag = format!("--standby-replicas={standbys}");
+        let mut members =
+            start_group(&topics, 3, &["--read-model=false", SESSION_TIMEOUT, &flag]).await;
+        for round in 1..=TAKEOVERS {
+            wait_group_caught_up(&members, &ends).await;
+            if standbys > 0 {
+                wait_standbys_current(&members).await;
+            }
+            let victim_partitions = members[0].owned().await;
+            members[0].kill9();
+            let killed_at = Instant::now();
+            let mut restore = 0.0f64;
+            for &partition in &victim_partitions {
+                let probe = key_in_partition(partition, PARTITIONS);
+                eventually("the takeover", Duration::from_secs(180), async || {
+                    let (status, _) = members[1].json(&format!("/orders/{probe}")).await;
+                    (status == 404).then_some(())
+                })
+                .await;
+                for survivor in &members[1..] {
+                    if survivor.owned().await.contains(&partition) {
+                        let name =
+                            format!("projector_restore_seconds{{partition=\"{partition}\"}}");
+                        restore = restore.max(survivor.metric(&name).await);
+                    }
+                }
+            }
+            println!(
+                "| takeover {round} after kill -9, {standbys} standby cop{} per partition ({} orders a partition) | {:.1} s, of which restoring {:.2} s |",
+                if standbys == 1 { "y" } else { "ies" },
+                orders as i32 / PARTITIONS,
+                killed_at.elapsed().as_secs_f64(),
+                restore
+            );
+            members[0].restart().await;
+        }
+    }
+
+    Ok(())
+}
+
+/// Fresh topics (so no earlier run's changelog is restored) with a backlog
+/// of `orders` new orders; returns the topics and each partition's end.
+async fn with_backlog(orders: usize) -> anyhow::Result<(StreamTopics, Vec<i64>)> {
     let topics = fresh_topics().await?;
     let ends = tokio::task::spawn_blocking({
         let (kafka, topic) = (kafka(), topics.events.clone());
         move || backlog(&kafka, &topic, orders, PER_TRANSACTION)
     })
     .await??;
-    println!(
-        "backlog: {orders} orders on {} ({PARTITIONS} partitions)",
-        topics.events
-    );
-
-    let mut rows = Vec::new();
-    for instances in 1..=3 {
-        let started = Instant::now();
-        let members = start_group(&topics, instances, &["--read-model=false"]);
-        wait_group_caught_up(&members, &ends).await;
-        let took = started.elapsed();
-        rows.push(format!(
-            "| catch-up, {instances} instance(s) | {:.1} s, {:.0} events/s |",
-            took.as_secs_f64(),
-            orders as f64 / took.as_secs_f64()
-        ));
-    }
-    for standbys in [0, 1] {
-        let flag = format!("--standby-replicas={standbys}");
-        let mut members = start_group(&topics, 3, &["--read-model=false", SESSION_TIMEOUT, &flag]);
-        wait_group_caught_up(&members, &ends).await;
-        if standbys > 0 {
-            wait_standbys_current(&members).await;
-        }
-        let victim_partitions = members[0].owned().await;
-        members[0].kill9();
-        let killed_at = Instant::now();
-        for partition in victim_partitions {
-            let probe = key_in_partition(partition, PARTITIONS);
-            eventually("the takeover", Duration::from_secs(180), async || {
-                let (status, _) = members[1].json(&format!("/orders/{probe}")).await;
-                (status == 404).then_some(())
-            })
-            .await;
-        }
-        rows.push(format!(
-            "| takeover after kill -9, {standbys} standby cop{} per partition ({} orders a partition) | {:.1} s |",
-            if standbys == 1 { "y" } else { "ies" },
-            orders as i32 / PARTITIONS,
-            killed_at.elapsed().as_secs_f64()
-        ));
-    }
-
-    println!();
-    println!("| measure | result |");
-    println!("|---|---|");
-    for row in rows {
-        println!("{row}");
-    }
-    Ok(())
+    Ok((topics, ends))
 }
 
-/// `instances` members of a new group, each with its own state folder.
-fn start_group(topics: &StreamTopics, instances: usize, flags: &[&str]) -> Vec<Projector> {
+/// `instances` members of a new group, each with its own state folder, ready.
+async fn start_group(topics: &StreamTopics, instances: usize, flags: &[&str]) -> Vec<Projector> {
     let group = format!("bench-scale-{}", Uuid::now_v7().simple());
-    (0..instances)
+    let members: Vec<Projector> = (0..instances)
         .map(|i| {
             let instance = format!("{group}-{i}");
             let state_dir = std::env::temp_dir().join(&instance);
             Projector::member(topics, &group, &instance, &state_dir, flags)
         })
-        .collect()
+        .collect();
+    for member in &members {
+        member.wait_ready().await;
+    }
+    members
 }

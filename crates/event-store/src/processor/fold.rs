@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::{CommandOutcome, ProcessorConfig, ProcessorError};
 use crate::store::{
     CommittedWrites, PartitionHandle, PartitionStatus, PartitionStore, Positions, Registry,
-    RestoreError, restore_partition, store_path,
+    RestoreError, Restored, restore_partition, store_path,
 };
 use crate::transaction::{OutgoingRecord, TransactionalProducer, TxError, TxErrorKind};
 
@@ -408,7 +408,14 @@ impl<A: Aggregate> Fold<A> {
                 input,
             )
         };
-        match restore(&store) {
+        let started = std::time::Instant::now();
+        let restored = restore(&store);
+        if let Ok(records) = restored {
+            let seconds = started.elapsed().as_secs_f64();
+            self.registry
+                .set_restored(partition, Restored { records, seconds });
+        }
+        match restored {
             Ok(_) => Ok(store),
             Err(RestoreError::StoreAhead { store: at, end }) => {
                 tracing::warn!(

@@ -220,6 +220,15 @@ pub fn run<A: Aggregate>(
             "session.timeout.ms",
             config.session_timeout.as_millis().to_string(),
         )
+        // Frequent heartbeats: the others learn of a rebalance (and so of a
+        // crashed member's partitions) within a tenth of the session timeout.
+        .set(
+            "heartbeat.interval.ms",
+            (config.session_timeout / 10)
+                .as_millis()
+                .max(100)
+                .to_string(),
+        )
         .set("enable.auto.commit", "false")
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")

@@ -138,6 +138,15 @@ pub struct FoldMetrics {
     pub aborts: AtomicU64,
 }
 
+/// How a partition's store was brought up to date when it was taken over.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Restored {
+    /// Changelog records applied.
+    pub records: u64,
+    /// How long it took.
+    pub seconds: f64,
+}
+
 /// The partitions this instance owns.
 #[derive(Default)]
 pub struct Registry {
@@ -148,6 +157,8 @@ pub struct Registry {
     pub standbys: Arc<Standbys>,
     /// Every store open in this process, shared between roles.
     pub stores: Arc<OpenStores>,
+    /// The last restore of each partition taken over here.
+    restores: Mutex<BTreeMap<i32, Restored>>,
     /// The processor's counters.
     pub metrics: FoldMetrics,
 }
@@ -196,6 +207,18 @@ impl Registry {
     /// Records whether the processor is in its group with an assignment.
     pub fn set_joined(&self, joined: bool) {
         self.joined.store(joined, Ordering::Relaxed);
+    }
+
+    /// Records how a partition's takeover restore went.
+    pub fn set_restored(&self, partition: i32, restored: Restored) {
+        if let Ok(mut restores) = self.restores.lock() {
+            restores.insert(partition, restored);
+        }
+    }
+
+    /// The last restore of each partition taken over here.
+    pub fn restores(&self) -> BTreeMap<i32, Restored> {
+        self.restores.lock().map(|r| r.clone()).unwrap_or_default()
     }
 
     /// Records the input topic's partition count.

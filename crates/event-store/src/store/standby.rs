@@ -222,6 +222,19 @@ impl ClientContext for EndWatch {
 
 impl ConsumerContext for EndWatch {}
 
+/// The consumer's fetch position in a partition, if it has one.
+fn end_position(consumer: &BaseConsumer<EndWatch>, topic: &str, partition: i32) -> Option<i64> {
+    match consumer
+        .position()
+        .ok()?
+        .find_partition(topic, partition)?
+        .offset()
+    {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
 /// Why the tailing stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StandbyError {
@@ -278,8 +291,13 @@ pub fn run(
                     }
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
+                    // At the end: the consumer's position is past the last
+                    // transaction marker, which no record stands for.
                     if let Some(replica) = standbys.get(partition) {
-                        replica.end.store(replica.position(), Ordering::Relaxed);
+                        let end = end_position(&consumer, &config.changelog, partition)
+                            .unwrap_or_else(|| replica.position());
+                        replica.position.fetch_max(end, Ordering::Relaxed);
+                        replica.end.store(end, Ordering::Relaxed);
                     }
                 }
                 Some(Err(error)) => tracing::warn!(%error, "standby consumer error"),

@@ -54,6 +54,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 .map(|h| (format!("partition=\"{}\"", h.partition), value(h) as f64))
                 .collect()
         };
+    let restored = state.registry.restores();
+    let restores = |value: &dyn Fn(&event_store::store::Restored) -> f64| -> Vec<(String, f64)> {
+        restored
+            .iter()
+            .map(|(p, r)| (format!("partition=\"{p}\""), value(r)))
+            .collect()
+    };
     let body = MetricsText::new()
         .counter(
             "projector_records_total",
@@ -110,6 +117,16 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 .iter()
                 .map(|r| (format!("partition=\"{}\"", r.partition), r.lag() as f64))
                 .collect::<Vec<_>>(),
+        )
+        .gauge(
+            "projector_restore_seconds",
+            "How long the last takeover of a partition took to restore its store.",
+            &restores(&|r| r.seconds),
+        )
+        .gauge(
+            "projector_restore_records",
+            "Changelog records the last takeover of a partition applied.",
+            &restores(&|r| r.records as f64),
         )
         .gauge(
             "projector_committed_offset",
