@@ -160,11 +160,29 @@ impl<P: Projection> Pipeline<P> {
 
     /// Folds until `limit` is reached or `shutdown` turns true. PostgreSQL
     /// errors never end it: it backs off, re-reads its offsets and resumes.
+    ///
+    /// Each partition is a lane of its own, with its own consumer and SQL
+    /// transactions: an aggregate's records are all in one partition, so
+    /// lanes never write the same rows, and PostgreSQL works on one lane's
+    /// batch while the others fold theirs.
     pub async fn run(
         &self,
         limit: Limit,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<(), PipelineError> {
+        let lanes = (0..self.config.partitions)
+            .map(|partition| Box::pin(self.run_lane(partition, &limit, shutdown.clone())));
+        futures_util::future::try_join_all(lanes).await?;
+        Ok(())
+    }
+
+    async fn run_lane(
+        &self,
+        partition: i32,
+        limit: &Limit,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
+        let lane = [partition];
         let consumer: StreamConsumer = self
             .config
             .kafka
@@ -175,7 +193,7 @@ impl<P: Projection> Pipeline<P> {
             if *shutdown.borrow() {
                 return Ok(());
             }
-            let mut positions = match self.stored_positions().await {
+            let mut positions = match self.stored_positions(&lane).await {
                 Ok(positions) => positions,
                 Err(error) => {
                     self.metrics.errors.fetch_add(1, Ordering::Relaxed);
@@ -186,16 +204,16 @@ impl<P: Projection> Pipeline<P> {
                     continue 'resync;
                 }
             };
-            *lock(&self.metrics.positions) = positions.clone();
-            if reached(&limit, &positions) {
+            lock(&self.metrics.positions).extend(positions.clone());
+            if reached(limit, &positions) {
                 return Ok(());
             }
             self.assign(&consumer, &positions)?;
-            tracing::info!(?positions, "read model pipeline positioned");
+            tracing::info!(partition, ?positions, "read model lane positioned");
 
             loop {
                 let Some(records) = self
-                    .next_batch(&consumer, &mut shutdown, &limit, &positions)
+                    .next_batch(&consumer, &mut shutdown, limit, &positions)
                     .await?
                 else {
                     return Ok(());
@@ -203,9 +221,10 @@ impl<P: Projection> Pipeline<P> {
                 if records.is_empty() {
                     continue;
                 }
-                let span = tracing::debug_span!("read_model_batch", records = records.len());
+                let span =
+                    tracing::debug_span!("read_model_batch", partition, records = records.len());
                 match self
-                    .write_batch(&records, &positions)
+                    .write_batch(&records, &lane, &positions)
                     .instrument(span)
                     .await
                 {
@@ -213,8 +232,8 @@ impl<P: Projection> Pipeline<P> {
                         backoff = Backoff::default();
                         positions = next;
                         self.count(&records, &folded);
-                        *lock(&self.metrics.positions) = positions.clone();
-                        if reached(&limit, &positions) {
+                        lock(&self.metrics.positions).extend(positions.clone());
+                        if reached(limit, &positions) {
                             return Ok(());
                         }
                     }
@@ -241,13 +260,16 @@ impl<P: Projection> Pipeline<P> {
             .fetch_add(folded.accepted.len() as u64, Ordering::Relaxed);
     }
 
-    async fn stored_positions(&self) -> Result<Positions, sqlx::Error> {
-        let rows: Vec<(i32, i64)> =
-            sqlx::query_as("SELECT partition, next_offset FROM offsets WHERE topic = $1")
-                .bind(&self.config.topic)
-                .fetch_all(&self.pool)
-                .await?;
-        let mut positions: Positions = (0..self.config.partitions).map(|p| (p, 0)).collect();
+    /// The stored positions of a lane's partitions (0 where none is stored).
+    async fn stored_positions(&self, lane: &[i32]) -> Result<Positions, sqlx::Error> {
+        let rows: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT partition, next_offset FROM offsets WHERE topic = $1 AND partition = ANY($2)",
+        )
+        .bind(&self.config.topic)
+        .bind(lane)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut positions: Positions = lane.iter().map(|p| (*p, 0)).collect();
         positions.extend(rows);
         Ok(positions)
     }
@@ -338,6 +360,7 @@ impl<P: Projection> Pipeline<P> {
     async fn write_batch(
         &self,
         records: &[Record<P>],
+        lane: &[i32],
         positions: &Positions,
     ) -> Result<(Positions, Folded<P::Aggregate>), BatchError> {
         let mut next = positions.clone();
@@ -351,14 +374,28 @@ impl<P: Projection> Pipeline<P> {
         sqlx::query("SET LOCAL synchronous_commit = off")
             .execute(&mut *tx)
             .await?;
-        // The row locks serialise writers; a rebuild's swap locks the table.
-        let stored: Vec<(i32, i64)> = sqlx::query_as(
-            "SELECT partition, next_offset FROM offsets WHERE topic = $1 ORDER BY partition FOR UPDATE",
+        // The rows exist before they are locked, so two writers of a
+        // partition's first batch serialise too.
+        sqlx::query(
+            "INSERT INTO offsets (topic, partition, next_offset)
+             SELECT $1, partition, 0 FROM UNNEST($2::int4[]) AS t(partition)
+             ON CONFLICT (topic, partition) DO NOTHING",
         )
         .bind(&self.config.topic)
+        .bind(lane)
+        .execute(&mut *tx)
+        .await?;
+        // The row locks serialise writers of a partition; a rebuild's swap
+        // locks the table.
+        let stored: Vec<(i32, i64)> = sqlx::query_as(
+            "SELECT partition, next_offset FROM offsets WHERE topic = $1 AND partition = ANY($2)
+             ORDER BY partition FOR UPDATE",
+        )
+        .bind(&self.config.topic)
+        .bind(lane)
         .fetch_all(&mut *tx)
         .await?;
-        let mut found: Positions = (0..self.config.partitions).map(|p| (p, 0)).collect();
+        let mut found: Positions = lane.iter().map(|p| (*p, 0)).collect();
         found.extend(stored);
         if &found != positions {
             return Err(BatchError::Moved {
@@ -411,9 +448,9 @@ struct Record<P: Projection> {
 fn reached(limit: &Limit, positions: &Positions) -> bool {
     match limit {
         Limit::Forever => false,
-        Limit::Until(targets) => targets
+        Limit::Until(targets) => positions
             .iter()
-            .all(|(p, target)| positions.get(p).copied().unwrap_or(0) >= *target),
+            .all(|(p, position)| *position >= targets.get(p).copied().unwrap_or(0)),
     }
 }
 
