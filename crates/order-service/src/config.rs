@@ -26,8 +26,7 @@ pub struct Config {
         long,
         env = "PROJECTOR_URL",
         default_value = "http://127.0.0.1:8081",
-        value_delimiter = ',',
-        required = true
+        value_delimiter = ','
     )]
     pub projector_url: Vec<String>,
     /// Where the HTTP API listens.
@@ -63,5 +62,24 @@ impl Config {
     /// The verdict timeout.
     pub fn verdict_timeout(&self) -> Duration {
         Duration::from_millis(self.verdict_timeout_ms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    #[test]
+    fn projector_urls_default_to_the_local_projector_and_split_on_commas() {
+        let config = Config::try_parse_from(["order-service"]).expect("defaults parse");
+        assert_eq!(config.projector_url, ["http://127.0.0.1:8081"]);
+        let config = Config::try_parse_from([
+            "order-service",
+            "--projector-url=http://a:8081,http://b:8081",
+        ])
+        .expect("a list parses");
+        assert_eq!(config.projector_url, ["http://a:8081", "http://b:8081"]);
     }
 }

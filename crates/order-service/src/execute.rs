@@ -217,14 +217,7 @@ impl Executor {
                     // restored from the changelog keeps states, not outcomes.
                     // The state tells: an accepted command is among its recent ones.
                     let current = self
-                        .projector
-                        .snapshot(
-                            request.order_id,
-                            Wait {
-                                after_offset: Some(appended.offset),
-                                ..wait
-                            },
-                        )
+                        .state_after(request.order_id, appended.offset, wait)
                         .await?;
                     if current
                         .recent_commands()
@@ -243,26 +236,12 @@ impl Executor {
                 Verdict::Accepted { .. } => return Ok(snapshot.apply::<OrderAggregate>(&batch).0),
                 Verdict::Duplicate => {
                     return Ok(self
-                        .projector
-                        .snapshot(
-                            request.order_id,
-                            Wait {
-                                after_offset: Some(appended.offset),
-                                ..wait
-                            },
-                        )
+                        .state_after(request.order_id, appended.offset, wait)
                         .await?);
                 }
                 Verdict::Conflict { .. } if request.if_match.is_some() => {
                     let current = self
-                        .projector
-                        .snapshot(
-                            request.order_id,
-                            Wait {
-                                after_offset: Some(appended.offset),
-                                ..wait
-                            },
-                        )
+                        .state_after(request.order_id, appended.offset, wait)
                         .await?;
                     return Err(ExecuteError::PreconditionFailed {
                         current: current.version,
@@ -277,5 +256,19 @@ impl Executor {
         Err(ExecuteError::Contention {
             attempts: self.conflict_retries + 1,
         })
+    }
+
+    /// The order's state once the projector has folded past `offset`.
+    async fn state_after(
+        &self,
+        order_id: Uuid,
+        offset: i64,
+        wait: Wait,
+    ) -> Result<OrderSnapshot, ProjectorError> {
+        let wait = Wait {
+            after_offset: Some(offset),
+            ..wait
+        };
+        self.projector.snapshot(order_id, wait).await
     }
 }

@@ -104,3 +104,33 @@ impl Config {
         Duration::from_millis(self.commit_interval_ms)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    #[test]
+    fn a_wildcard_listener_needs_an_advertised_address() {
+        let local = Config::try_parse_from(["projector"]).expect("defaults parse");
+        assert_eq!(
+            local.advertised_addr().ok().as_deref(),
+            Some("127.0.0.1:8081")
+        );
+        let wildcard =
+            Config::try_parse_from(["projector", "--http-addr=0.0.0.0:8081"]).expect("parses");
+        let error = wildcard.advertised_addr().expect_err("refused").to_string();
+        assert!(error.contains("--advertised-addr"), "{error}");
+        let advertised = Config::try_parse_from([
+            "projector",
+            "--http-addr=0.0.0.0:8081",
+            "--advertised-addr=projector:8081",
+        ])
+        .expect("parses");
+        assert_eq!(
+            advertised.advertised_addr().ok().as_deref(),
+            Some("projector:8081")
+        );
+    }
+}
