@@ -292,12 +292,12 @@ pub fn run(
                 }
                 Some(Err(KafkaError::PartitionEOF(partition))) => {
                     // At the end: the consumer's position is past the last
-                    // transaction marker, which no record stands for.
-                    if let Some(replica) = standbys.get(partition) {
-                        let end = end_position(&consumer, &config.changelog, partition)
-                            .unwrap_or_else(|| replica.position());
-                        replica.position.fetch_max(end, Ordering::Relaxed);
-                        replica.end.store(end, Ordering::Relaxed);
+                    // transaction marker, which no record stands for. It is
+                    // applied with the round's records (which may end before
+                    // the marker), never before them.
+                    if let Some(end) = end_position(&consumer, &config.changelog, partition) {
+                        let (_, next) = batches.entry(partition).or_default();
+                        *next = (*next).max(end);
                     }
                 }
                 Some(Err(error)) => tracing::warn!(%error, "standby consumer error"),
@@ -311,7 +311,7 @@ pub fn run(
                 continue;
             };
             let writing = replica.writing.lock().unwrap_or_else(|p| p.into_inner());
-            if !*writing {
+            if !*writing || (records.is_empty() && next <= replica.position()) {
                 continue;
             }
             let positions = Positions {
@@ -320,7 +320,7 @@ pub fn run(
             };
             match replica.store.restore(&records, positions) {
                 Ok(()) => {
-                    replica.position.store(next, Ordering::Relaxed);
+                    replica.position.fetch_max(next, Ordering::Relaxed);
                     replica.end.fetch_max(next, Ordering::Relaxed);
                 }
                 Err(error) => {

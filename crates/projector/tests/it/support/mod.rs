@@ -126,7 +126,7 @@ pub async fn wait_group_caught_up(members: &[process::Projector], ends: &[i64]) 
 pub async fn wait_standbys_current(members: &[process::Projector]) {
     eventually(
         "current standby copies",
-        Duration::from_secs(600),
+        Duration::from_secs(120),
         async || {
             let mut current = std::collections::BTreeSet::new();
             for member in members {
