@@ -194,6 +194,7 @@ fn is_relayed(name: &str) -> bool {
             | "retry-after"
             | "x-partition"
             | "x-committed-offset"
+            | "x-folded-offset"
             | "x-served-by"
     ) || name.starts_with("x-standby")
 }

@@ -23,8 +23,8 @@ use uuid::Uuid;
 
 use super::{CommandOutcome, ProcessorConfig, ProcessorError};
 use crate::store::{
-    CommittedWrites, PartitionHandle, PartitionStatus, PartitionStore, Positions, Registry,
-    RestoreError, Restored, restore_partition, store_path,
+    CommittedWrites, Encoded, PartitionHandle, PartitionStatus, PartitionStore, Positions,
+    Registry, RestoreError, Restored, restore_partition, store_path,
 };
 use crate::transaction::{OutgoingRecord, TransactionalProducer, TxError, TxErrorKind};
 
@@ -35,10 +35,11 @@ struct Task<S> {
     committed: Positions,
     /// The next input offset after the records folded in the open transaction.
     position: i64,
-    /// Snapshots changed in the open transaction, by aggregate id.
-    pending: HashMap<Uuid, Snapshot<S>>,
+    /// Snapshots changed in the open transaction (and their encoding), by
+    /// aggregate id.
+    pending: HashMap<Uuid, (Snapshot<S>, Encoded)>,
     /// Outcomes of the commands folded in the open transaction.
-    outcomes: Vec<(Uuid, Vec<u8>)>,
+    outcomes: Vec<(Uuid, Encoded)>,
     stopped: bool,
 }
 
@@ -125,6 +126,7 @@ impl<A: Aggregate> Fold<A> {
         }
         if let Some(task) = self.tasks.get_mut(&partition) {
             task.position = offset + 1;
+            task.handle.set_folded(task.position);
         }
         self.registry
             .metrics
@@ -146,7 +148,7 @@ impl<A: Aggregate> Fold<A> {
         };
         let id = batch.aggregate_id();
         let snapshot = match task.pending.remove(&id) {
-            Some(snapshot) => snapshot,
+            Some((snapshot, _)) => snapshot,
             None => load_snapshot(&task.handle.store, &id)?,
         };
         let mut changes = Vec::new();
@@ -156,15 +158,17 @@ impl<A: Aggregate> Fold<A> {
                 encode_change(A::TYPE, envelope, state),
             ));
         });
-        task.pending.insert(id, next);
+        let encoded = Encoded::from(serde_json::to_vec(&next)?);
+        task.pending.insert(id, (next, encoded.clone()));
         let outcome = CommandOutcome {
             aggregate_id: id,
             partition,
             offset,
             verdict,
         };
-        task.outcomes
-            .push((batch.command_id(), serde_json::to_vec(&outcome)?));
+        let outcome = Encoded::from(serde_json::to_vec(&outcome)?);
+        task.outcomes.push((batch.command_id(), outcome.clone()));
+        task.handle.stage(id, encoded, batch.command_id(), outcome);
         tracing::debug!(aggregate_id = %id, command_id = %batch.command_id(), ?verdict, "judged");
 
         for (event_type, change) in &changes {
@@ -238,8 +242,7 @@ impl<A: Aggregate> Fold<A> {
             // many commands changed it.
             let mut snapshots = Vec::with_capacity(task.pending.len());
             let mut last_send = None;
-            for (id, snapshot) in task.pending.drain() {
-                let bytes = serde_json::to_vec(&snapshot)?;
+            for (id, (_, bytes)) in task.pending.drain() {
                 let key = id.hyphenated().to_string();
                 last_send = Some(self.producer.send(OutgoingRecord {
                     topic: &self.config.topics.changelog,
@@ -332,6 +335,7 @@ impl<A: Aggregate> Fold<A> {
             task.pending.clear();
             task.outcomes.clear();
             task.position = task.committed.input;
+            task.handle.rewind();
             consumer.seek(
                 &self.config.topics.events,
                 partition,
@@ -456,6 +460,7 @@ impl<A: Aggregate> Fold<A> {
             task.pending.clear();
             task.outcomes.clear();
             task.position = task.committed.input;
+            task.handle.rewind();
         }
         self.release(partitions);
     }

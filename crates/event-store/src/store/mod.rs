@@ -12,9 +12,12 @@ mod restore;
 pub mod standby;
 
 pub use partition_store::{
-    CommittedWrites, OUTCOME_RETENTION, PartitionStore, Positions, StoreError, StoreOptions,
+    CommittedWrites, Encoded, OUTCOME_RETENTION, PartitionStore, Positions, StoreError,
+    StoreOptions,
 };
-pub use registry::{FoldMetrics, PartitionHandle, PartitionStatus, Registry, Restored, WaitError};
+pub use registry::{
+    FoldMetrics, FoldedRead, PartitionHandle, PartitionStatus, Registry, Restored, WaitError,
+};
 pub(crate) use restore::{QuietEof, changelog_entry, is_end_of_partition};
 pub use restore::{RestoreError, restore_partition};
 pub use standby::{Replica, Standbys};

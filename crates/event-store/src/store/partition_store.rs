@@ -42,13 +42,17 @@ pub struct Positions {
     pub changelog: i64,
 }
 
+/// An encoded snapshot or outcome, shared between the open transaction's
+/// view, the changelog record and the store write.
+pub type Encoded = std::sync::Arc<[u8]>;
+
 /// The results of one committed transaction for one partition.
 #[derive(Debug, Default)]
 pub struct CommittedWrites {
     /// Aggregate id and its encoded snapshot.
-    pub snapshots: Vec<(Uuid, Vec<u8>)>,
+    pub snapshots: Vec<(Uuid, Encoded)>,
     /// Command id and its encoded outcome.
-    pub outcomes: Vec<(Uuid, Vec<u8>)>,
+    pub outcomes: Vec<(Uuid, Encoded)>,
     /// Where the store stands after these writes.
     pub positions: Positions,
 }
@@ -273,8 +277,8 @@ mod tests {
         store
             .get()
             .apply(CommittedWrites {
-                snapshots: vec![(order, b"snapshot".to_vec())],
-                outcomes: vec![(command, b"outcome".to_vec())],
+                snapshots: vec![(order, Encoded::from(&b"snapshot"[..]))],
+                outcomes: vec![(command, Encoded::from(&b"outcome"[..]))],
                 positions,
             })
             .expect("apply");
@@ -327,7 +331,10 @@ mod tests {
             store
                 .get()
                 .apply(CommittedWrites {
-                    outcomes: chunk.iter().map(|c| (*c, b"o".to_vec())).collect(),
+                    outcomes: chunk
+                        .iter()
+                        .map(|c| (*c, Encoded::from(&b"o"[..])))
+                        .collect(),
                     ..CommittedWrites::default()
                 })
                 .expect("apply");

@@ -2,14 +2,15 @@
 //! the HTTP handlers (readers). A partition is in the registry only while it
 //! is assigned here, so a reader can never see a store it does not own.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use tokio::sync::watch;
+use uuid::Uuid;
 
-use super::{OpenStores, PartitionStore, Standbys};
+use super::{Encoded, OpenStores, PartitionStore, Standbys, StoreError};
 
 /// Where an owned partition is.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
@@ -26,15 +27,43 @@ pub enum PartitionStatus {
     },
 }
 
-/// One owned partition: its store and how far it has committed.
+/// One owned partition: its store, how far it has committed, and what the
+/// open transaction has folded beyond that.
+///
+/// Reads see the folded state, committed or not. That is safe because the
+/// processor only folds committed input (`read_committed`) and the fold is
+/// deterministic: if the open transaction aborts, folding the same records
+/// again reaches the same states and verdicts. So a writer learns its
+/// verdict as soon as its command is folded, not a commit interval later.
 pub struct PartitionHandle {
     /// The partition number.
     pub partition: i32,
     /// Its store; holds committed data only.
     pub store: Arc<PartitionStore>,
-    committed: watch::Sender<i64>,
+    committed: AtomicI64,
+    /// The next input offset folded; readers wait on it.
+    folded: watch::Sender<i64>,
+    /// The open transaction's results, until the store has them.
+    staged: Mutex<Staged>,
     high_watermark: AtomicI64,
     status: Mutex<PartitionStatus>,
+}
+
+/// Results folded in the open transaction, by aggregate and by command.
+#[derive(Default)]
+struct Staged {
+    /// The next input offset these results cover.
+    folded: i64,
+    snapshots: HashMap<Uuid, Encoded>,
+    outcomes: HashMap<Uuid, Encoded>,
+}
+
+/// A read of the folded state: what was found, and the input it reflects.
+pub struct FoldedRead {
+    /// The encoded snapshot or outcome, if there is one.
+    pub value: Option<Encoded>,
+    /// The next input offset the read reflects.
+    pub folded: i64,
 }
 
 impl PartitionHandle {
@@ -43,20 +72,96 @@ impl PartitionHandle {
         Self {
             partition,
             store,
-            committed: watch::Sender::new(committed),
+            committed: AtomicI64::new(committed),
+            folded: watch::Sender::new(committed),
+            staged: Mutex::new(Staged {
+                folded: committed,
+                ..Staged::default()
+            }),
             high_watermark: AtomicI64::new(committed),
             status: Mutex::new(PartitionStatus::Running),
         }
     }
 
-    /// The next input offset whose effects are not yet committed here.
-    pub fn committed(&self) -> i64 {
-        *self.committed.borrow()
+    fn staged(&self) -> std::sync::MutexGuard<'_, Staged> {
+        self.staged.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Records committed progress and wakes the waiters.
+    /// The next input offset whose effects are not yet committed here.
+    pub fn committed(&self) -> i64 {
+        self.committed.load(Ordering::Relaxed)
+    }
+
+    /// The next input offset not yet folded here.
+    pub fn folded(&self) -> i64 {
+        *self.folded.borrow()
+    }
+
+    /// Makes an aggregate's new snapshot, and the outcome of the command
+    /// that made it, readable before they are committed.
+    pub fn stage(&self, aggregate_id: Uuid, snapshot: Encoded, command_id: Uuid, outcome: Encoded) {
+        let mut staged = self.staged();
+        staged.snapshots.insert(aggregate_id, snapshot);
+        staged.outcomes.insert(command_id, outcome);
+    }
+
+    /// Records that the input before `next_offset` is folded, and wakes the waiters.
+    pub fn set_folded(&self, next_offset: i64) {
+        self.staged().folded = next_offset;
+        self.folded.send_replace(next_offset);
+    }
+
+    /// The store has the open transaction's results now: forgets the staged copies.
     pub fn set_committed(&self, next_offset: i64) {
-        self.committed.send_replace(next_offset);
+        self.committed.store(next_offset, Ordering::Relaxed);
+        let mut staged = self.staged();
+        staged.snapshots.clear();
+        staged.outcomes.clear();
+    }
+
+    /// The open transaction was aborted: back to what is committed (folding
+    /// the same records again reaches the same results).
+    pub fn rewind(&self) {
+        let committed = self.committed();
+        let mut staged = self.staged();
+        staged.snapshots.clear();
+        staged.outcomes.clear();
+        staged.folded = committed;
+        drop(staged);
+        self.folded.send_replace(committed);
+    }
+
+    /// An aggregate's folded snapshot.
+    pub fn snapshot(&self, id: &Uuid) -> Result<FoldedRead, StoreError> {
+        self.read(id, |staged| &staged.snapshots, PartitionStore::snapshot)
+    }
+
+    /// The folded outcome of a recent command.
+    pub fn outcome(&self, command_id: &Uuid) -> Result<FoldedRead, StoreError> {
+        self.read(
+            command_id,
+            |staged| &staged.outcomes,
+            PartitionStore::outcome,
+        )
+    }
+
+    fn read(
+        &self,
+        id: &Uuid,
+        staged_in: impl Fn(&Staged) -> &HashMap<Uuid, Encoded>,
+        stored: impl Fn(&PartitionStore, &Uuid) -> Result<Option<Vec<u8>>, StoreError>,
+    ) -> Result<FoldedRead, StoreError> {
+        let (value, folded) = {
+            let staged = self.staged();
+            (staged_in(&staged).get(id).cloned(), staged.folded)
+        };
+        // Not staged: never folded in the open transaction, or committed
+        // (the store is written before the staged copy is dropped).
+        let value = match value {
+            Some(value) => Some(value),
+            None => stored(&self.store, id)?.map(Encoded::from),
+        };
+        Ok(FoldedRead { value, folded })
     }
 
     /// The input's end, as last seen.
@@ -84,20 +189,20 @@ impl PartitionHandle {
         }
     }
 
-    /// Notified whenever committed progress moves.
+    /// Notified whenever the folded position moves.
     pub fn subscribe(&self) -> watch::Receiver<i64> {
-        self.committed.subscribe()
+        self.folded.subscribe()
     }
 
-    /// Waits until the input up to and including `offset` is committed here.
+    /// Waits until the input up to and including `offset` is folded here.
     pub async fn wait_past(&self, offset: i64, timeout: Duration) -> Result<(), WaitError> {
-        let mut progress = self.committed.subscribe();
+        let mut progress = self.folded.subscribe();
         let reached = tokio::time::timeout(timeout, progress.wait_for(|next| *next > offset)).await;
         match reached {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_closed)) => Err(WaitError::Released),
             Err(_elapsed) => Err(WaitError::TimedOut {
-                committed: self.committed(),
+                folded: self.folded(),
             }),
         }
     }
@@ -107,10 +212,10 @@ impl PartitionHandle {
 #[derive(Debug, thiserror::Error)]
 pub enum WaitError {
     /// The bound passed first.
-    #[error("offset not reached in time; committed up to {committed}")]
+    #[error("offset not reached in time; folded up to {folded}")]
     TimedOut {
-        /// How far the partition had committed.
-        committed: i64,
+        /// How far the partition had folded.
+        folded: i64,
     },
     /// The partition was revoked while waiting.
     #[error("the partition was reassigned while waiting")]
@@ -224,5 +329,62 @@ impl Registry {
     /// Records the input topic's partition count.
     pub fn set_partition_count(&self, count: i32) {
         self.partition_count.store(count, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{CommittedWrites, Positions, StoreOptions};
+
+    fn handle() -> PartitionHandle {
+        let path = std::env::temp_dir().join(format!("handle-test-{}", Uuid::now_v7()));
+        let store = PartitionStore::open(&path, &StoreOptions::new(1 << 20)).expect("open");
+        PartitionHandle::new(0, Arc::new(store), 0)
+    }
+
+    /// What a snapshot read and an outcome read find, and where they stand.
+    type Reads = ((Option<Vec<u8>>, i64), (Option<Vec<u8>>, i64));
+
+    fn reads(handle: &PartitionHandle, order: &Uuid, command: &Uuid) -> Reads {
+        let plain = |read: FoldedRead| (read.value.map(|v| v.to_vec()), read.folded);
+        (
+            plain(handle.snapshot(order).unwrap()),
+            plain(handle.outcome(command).unwrap()),
+        )
+    }
+
+    #[test]
+    fn staged_results_are_read_until_rewound_or_committed() {
+        let handle = handle();
+        let (order, command) = (Uuid::now_v7(), Uuid::now_v7());
+        let (snapshot, outcome) = (Encoded::from(&b"s1"[..]), Encoded::from(&b"o1"[..]));
+        let found = ((Some(b"s1".to_vec()), 1), (Some(b"o1".to_vec()), 1));
+
+        handle.stage(order, snapshot.clone(), command, outcome.clone());
+        handle.set_folded(1);
+        assert_eq!(reads(&handle, &order, &command), found);
+        assert_eq!((handle.folded(), handle.committed()), (1, 0));
+
+        handle.rewind();
+        assert_eq!(reads(&handle, &order, &command), ((None, 0), (None, 0)));
+
+        handle.stage(order, snapshot.clone(), command, outcome.clone());
+        handle.set_folded(1);
+        handle
+            .store
+            .apply(CommittedWrites {
+                snapshots: vec![(order, snapshot)],
+                outcomes: vec![(command, outcome)],
+                positions: Positions {
+                    input: 1,
+                    changelog: 1,
+                },
+            })
+            .unwrap();
+        handle.set_committed(1);
+        // From the store now; a rewind goes back to the commit, not before it.
+        handle.rewind();
+        assert_eq!(reads(&handle, &order, &command), found);
     }
 }

@@ -9,11 +9,12 @@ use event_store::processor::CommandOutcome;
 use service_kit::Problem;
 
 use super::{
-    AppState, Located, QueryParams, internal, next_commit, parse_id, query_problem, wait_past,
+    AppState, Located, QueryParams, internal, next_fold, parse_id, query_problem, wait_past,
 };
 
-/// The outcome (verdict, partition, offset) of a recent command. Waits up to
-/// `wait_ms` for it to be folded; 404 if it is not by then (not folded yet,
+/// The outcome (verdict, partition, offset) of a recent command, as soon as
+/// it is folded (committed or not: the verdict cannot change). Waits up to
+/// `wait_ms` for it; 404 if it is not by then (not folded yet,
 /// or older than the retention of outcomes).
 pub async fn get_outcome(
     State(state): State<AppState>,
@@ -35,16 +36,24 @@ pub async fn get_outcome(
         }
     };
     let deadline = params.deadline();
-    if let Some(offset) = params.after_offset {
-        wait_past(&handle, offset, deadline).await?;
-    }
-    let mut commits = handle.subscribe();
+    let mut progress = handle.subscribe();
     loop {
-        if let Some(bytes) = handle.store.outcome(&command_id).map_err(internal)? {
+        if let Some(offset) = params.after_offset {
+            wait_past(&handle, offset, deadline).await?;
+        }
+        let read = handle.outcome(&command_id).map_err(internal)?;
+        if let Some(bytes) = read.value {
             let outcome: CommandOutcome = serde_json::from_slice(&bytes).map_err(internal)?;
             return Ok(Json(outcome).into_response());
         }
-        if !next_commit(&mut commits, deadline).await {
+        // A rewind dropped what was folded past the offset: wait for it again.
+        if params
+            .after_offset
+            .is_some_and(|offset| read.folded <= offset)
+        {
+            continue;
+        }
+        if !next_fold(&mut progress, deadline).await {
             return Err(Problem::new(StatusCode::NOT_FOUND)
                 .title("No outcome")
                 .detail(format!(

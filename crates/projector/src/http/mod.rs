@@ -151,7 +151,7 @@ pub fn router(state: AppState) -> Router {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct QueryParams {
-    /// Answer only once this offset of the key's partition is folded and committed.
+    /// Answer only once this offset of the key's partition is folded.
     after_offset: Option<i64>,
     /// Answer only once the order has at least this version.
     min_version: Option<u64>,
@@ -187,7 +187,7 @@ fn query_problem(rejection: axum::extract::rejection::QueryRejection) -> Problem
     Problem::new(StatusCode::BAD_REQUEST).detail(rejection.body_text())
 }
 
-/// Waits until `offset` is committed in the partition, within the deadline.
+/// Waits until `offset` is folded in the partition, within the deadline.
 async fn wait_past(
     handle: &PartitionHandle,
     offset: i64,
@@ -205,8 +205,8 @@ async fn wait_past(
         })
 }
 
-/// Waits for the next commit of the partition, or the deadline; false on the deadline.
-async fn next_commit(seen: &mut watch::Receiver<i64>, deadline: Instant) -> bool {
+/// Waits for the partition's fold to move, or the deadline; false on the deadline.
+async fn next_fold(seen: &mut watch::Receiver<i64>, deadline: Instant) -> bool {
     let remaining = deadline.saturating_duration_since(Instant::now());
     matches!(
         tokio::time::timeout(remaining, seen.changed()).await,

@@ -7,11 +7,11 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use domain::aggregate::Snapshot;
 use domain::order::Order;
-use event_store::store::{PartitionStore, Replica};
+use event_store::store::Replica;
 use service_kit::Problem;
 
 use super::{
-    AppState, Located, QueryParams, internal, next_commit, parse_id, query_problem, wait_past,
+    AppState, Located, QueryParams, internal, next_fold, parse_id, query_problem, wait_past,
 };
 
 type OrderSnapshot = Snapshot<Option<Order>>;
@@ -45,17 +45,26 @@ pub async fn get_order(
         }
     };
     let deadline = params.deadline();
-    if let Some(offset) = params.after_offset {
-        wait_past(&handle, offset, deadline).await?;
-    }
-    let mut commits = handle.subscribe();
+    let mut progress = handle.subscribe();
     let snapshot = loop {
-        let snapshot = read(&handle.store, &id)?;
+        if let Some(offset) = params.after_offset {
+            wait_past(&handle, offset, deadline).await?;
+        }
+        let read = handle.snapshot(&id).map_err(internal)?;
+        // Folded past the offset when waited for, yet a rewind (an aborted
+        // transaction) may have dropped it since: wait for the fold again.
+        if params
+            .after_offset
+            .is_some_and(|offset| read.folded <= offset)
+        {
+            continue;
+        }
+        let snapshot = decode(read.value.as_deref())?;
         let wanted = params.min_version.unwrap_or(0);
         if snapshot.version >= wanted {
             break snapshot;
         }
-        if !next_commit(&mut commits, deadline).await {
+        if !next_fold(&mut progress, deadline).await {
             return Err(Problem::new(StatusCode::GATEWAY_TIMEOUT)
                 .title("Version not reached in time")
                 .detail(format!(
@@ -69,6 +78,7 @@ pub async fn get_order(
     let mut response = answer(&snapshot, &id)?;
     let headers = response.headers_mut();
     headers.insert("x-partition", HeaderValue::from(handle.partition));
+    headers.insert("x-folded-offset", HeaderValue::from(handle.folded()));
     headers.insert("x-committed-offset", HeaderValue::from(handle.committed()));
     headers.insert("x-served-by", served_by(&state));
     Ok(response)
@@ -76,7 +86,7 @@ pub async fn get_order(
 
 /// An answer from a warm copy: it says it is one, and how far behind.
 fn standby_answer(replica: &Replica, id: &uuid::Uuid) -> Result<Response, Problem> {
-    let snapshot = read(&replica.store, id)?;
+    let snapshot = decode(replica.store.snapshot(id).map_err(internal)?.as_deref())?;
     let mut response = answer(&snapshot, id)?;
     let headers = response.headers_mut();
     headers.insert("x-partition", HeaderValue::from(replica.partition));
@@ -87,9 +97,10 @@ fn standby_answer(replica: &Replica, id: &uuid::Uuid) -> Result<Response, Proble
     Ok(response)
 }
 
-fn read(store: &PartitionStore, id: &uuid::Uuid) -> Result<OrderSnapshot, Problem> {
-    Ok(match store.snapshot(id).map_err(internal)? {
-        Some(bytes) => serde_json::from_slice(&bytes).map_err(internal)?,
+/// A stored snapshot, or the empty one of an order never placed.
+fn decode(bytes: Option<&[u8]>) -> Result<OrderSnapshot, Problem> {
+    Ok(match bytes {
+        Some(bytes) => serde_json::from_slice(bytes).map_err(internal)?,
         None => Snapshot::default(),
     })
 }

@@ -15,6 +15,8 @@ pub struct PartitionView {
     partition: i32,
     #[serde(flatten)]
     status: PartitionStatus,
+    /// The next offset not folded here yet (queries see the folded state).
+    folded_offset: i64,
     /// The next offset whose effects are not committed here yet.
     committed_offset: i64,
     /// The partition's last stable offset, as last seen.
@@ -55,6 +57,7 @@ pub async fn list(State(state): State<AppState>) -> Json<Ownership> {
             PartitionView {
                 partition: handle.partition,
                 status: handle.status(),
+                folded_offset: handle.folded(),
                 committed_offset: committed,
                 end_offset: end.max(committed),
                 lag: (end - committed).max(0),

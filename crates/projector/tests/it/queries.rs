@@ -3,8 +3,9 @@
 use domain::order::OrderEvent;
 use uuid::Uuid;
 
+use crate::support::process::Projector;
 use crate::support::writer::{append_raw, batch_of, placed};
-use crate::support::{kafka, start_projector};
+use crate::support::{fresh_topics, kafka, start_projector};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_an_offset_returns_the_state_that_includes_it() -> anyhow::Result<()> {
@@ -57,6 +58,83 @@ async fn waiting_for_an_offset_returns_the_state_that_includes_it() -> anyhow::R
     assert_eq!(outcome["verdict"]["first_version"], 2);
     assert_eq!(outcome["offset"], confirmed_at.offset);
 
+    Ok(())
+}
+
+/// A verdict cannot change once its command is folded (the input is
+/// committed and the fold deterministic), so the projector answers before
+/// the transaction that commits it, and a crash before that commit folds the
+/// same answers again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn folded_answers_come_before_their_commit_and_survive_a_crash() -> anyhow::Result<()> {
+    let topics = fresh_topics().await?;
+    let group = format!("test-group-{}", Uuid::now_v7().simple());
+    let mut projector = Projector::member(
+        &topics,
+        &group,
+        &format!("{group}-0"),
+        &std::env::temp_dir().join(&group),
+        // No commit for a minute, unless the test's own steps force one.
+        &["--commit-interval-ms=60000"],
+    );
+    projector.wait_ready().await;
+    let order_id = Uuid::now_v7();
+    let place = batch_of(order_id, 0, placed(order_id));
+    let command_id = place.command_id();
+    let (kafka, topic) = (kafka(), topics.events.clone());
+    let at = tokio::task::spawn_blocking(move || {
+        append_raw(
+            &kafka,
+            &topic,
+            &[(order_id.to_string(), place.encode("order"))],
+        )
+    })
+    .await??[0];
+
+    let read = async |projector: &Projector| {
+        let path = format!(
+            "/orders/{order_id}?after_offset={}&wait_ms=20000",
+            at.offset
+        );
+        let response = projector.get(&path).await;
+        let offset = |name: &str| {
+            response.headers()[name]
+                .to_str()
+                .ok()
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        let offsets = (offset("x-folded-offset"), offset("x-committed-offset"));
+        let body: serde_json::Value = response.json().await.expect("a JSON order");
+        (
+            offsets,
+            body["version"].as_u64(),
+            body["state"]["status"].clone(),
+        )
+    };
+    let ((folded, committed), version, status) = read(&projector).await;
+    assert!(
+        folded > Some(at.offset),
+        "folded past the command: {folded:?}"
+    );
+    assert!(
+        committed <= Some(at.offset),
+        "answered before the commit: {committed:?}"
+    );
+    assert_eq!((version, status.as_str()), (Some(1), Some("placed")));
+    let outcome_path = format!("/commands/{command_id}?order_id={order_id}&wait_ms=20000");
+    let (code, outcome) = projector.json(&outcome_path).await;
+    assert_eq!(
+        (code, &outcome["verdict"]["verdict"]),
+        (200, &"accepted".into())
+    );
+
+    // The transaction never committed: the restarted projector folds the
+    // record again, to the same state and verdict.
+    projector.restart().await;
+    let (_, version_again, status_again) = read(&projector).await;
+    assert_eq!((version_again, status_again), (version, status));
+    let (code, again) = projector.json(&outcome_path).await;
+    assert_eq!((code, &again["verdict"]), (200, &outcome["verdict"]));
     Ok(())
 }
 

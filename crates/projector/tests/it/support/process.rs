@@ -85,7 +85,6 @@ impl Projector {
             format!("--instance-id={instance_id}"),
             format!("--state-dir={}", state_dir.display()),
             format!("--http-addr=127.0.0.1:{port}"),
-            "--commit-interval-ms=100".into(),
         ];
         args.extend(flags.iter().map(|f| f.to_string()));
         let log = state_dir.with_extension("log");
