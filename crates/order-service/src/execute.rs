@@ -45,6 +45,9 @@ pub struct CommandRequest {
     pub command_id: Uuid,
     /// The version the caller's `If-Match` pins, if any.
     pub if_match: Option<u64>,
+    /// The order id was just minted for this command, so no state exists to
+    /// read: the first attempt decides on the empty state.
+    pub new_id: bool,
 }
 
 /// Why a command did not take effect, by how the caller should treat it.
@@ -140,16 +143,15 @@ impl Executor {
         };
         let mut after_offset = None;
         for attempt in 1..=self.conflict_retries + 1 {
-            let snapshot = self
-                .projector
-                .snapshot(
-                    request.order_id,
-                    Wait {
-                        after_offset,
-                        ..wait
-                    },
-                )
-                .await?;
+            let snapshot = if request.new_id && attempt == 1 {
+                OrderSnapshot::default()
+            } else {
+                let wait = Wait {
+                    after_offset,
+                    ..wait
+                };
+                self.projector.snapshot(request.order_id, wait).await?
+            };
             if snapshot
                 .recent_commands()
                 .any(|id| *id == request.command_id)

@@ -230,15 +230,15 @@ async fn run_command(state: &AppState, headers: &HeaderMap, command: Command<'_>
     let created = command.order_id.is_none();
     let Some(key) = key else {
         let order_id = command.order_id.unwrap_or_else(Uuid::now_v7);
-        return execute(
-            state,
+        let request = CommandRequest {
             order_id,
-            (command.build)(order_id),
-            Uuid::now_v7(),
+            command: (command.build)(order_id),
+            command_id: Uuid::now_v7(),
             if_match,
-            created,
-        )
-        .await;
+            // Minted just now: nothing to read before deciding.
+            new_id: created,
+        };
+        return execute(state, request, created).await;
     };
 
     let ticket = match state
@@ -269,15 +269,15 @@ async fn run_command(state: &AppState, headers: &HeaderMap, command: Command<'_>
     let response = match already_done(state, command_id, order_id).await {
         Some(snapshot) => order_response(&snapshot, created),
         None => {
-            execute(
-                state,
+            let request = CommandRequest {
                 order_id,
-                (command.build)(order_id),
+                command: (command.build)(order_id),
                 command_id,
                 if_match,
-                created,
-            )
-            .await
+                // Derived from the key: an earlier attempt may have placed it.
+                new_id: false,
+            };
+            execute(state, request, created).await
         }
     };
     if response.status().is_server_error() {
@@ -323,20 +323,7 @@ async fn already_done(state: &AppState, command_id: Uuid, order_id: Uuid) -> Opt
     projector.snapshot(order_id, wait).await.ok()
 }
 
-async fn execute(
-    state: &AppState,
-    order_id: Uuid,
-    command: OrderCommand,
-    command_id: Uuid,
-    if_match: Option<u64>,
-    created: bool,
-) -> Response {
-    let request = CommandRequest {
-        order_id,
-        command,
-        command_id,
-        if_match,
-    };
+async fn execute(state: &AppState, request: CommandRequest, created: bool) -> Response {
     match state.executor.execute(&request).await {
         Ok(snapshot) => {
             state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
