@@ -1,5 +1,6 @@
 //! Measures the projector on a backlog: fold throughput with exactly-once on,
-//! restore rate from the changelog, and peak resident memory of each phase.
+//! restore rate from the changelog, and peak resident memory of each phase
+//! (the read model has a benchmark of its own: `read_model`).
 //!
 //! Needs the broker of `scripts/infra up`. Run with
 //! `cargo bench -p projector --bench catch_up` (`BENCH_ORDERS` sets the
@@ -70,8 +71,6 @@ async fn main() -> anyhow::Result<()> {
     drop(projector);
     let _ = std::fs::remove_dir_all(&state_dir);
 
-    let (read_model_caught_up, rebuilt) = read_model_phases(&topics, &ends).await?;
-
     let rate = |n: usize, d: Duration| n as f64 / d.as_secs_f64();
     println!();
     println!("| measure | result |");
@@ -93,70 +92,11 @@ async fn main() -> anyhow::Result<()> {
         rate(orders, restored)
     );
     println!("| restore: peak resident memory | {restore_peak} MiB |");
-    println!(
-        "| read model: {orders} events from offset 0 to caught up | {:.1} s, {:.0} events/s |",
-        read_model_caught_up.as_secs_f64(),
-        rate(orders, read_model_caught_up)
-    );
-    println!(
-        "| read model: full rebuild into a shadow schema and swap | {:.1} s |",
-        rebuilt.as_secs_f64()
-    );
     println!("({sample} partitions owned after restore)");
     Ok(())
 }
 
 /// The process's peak resident set (VmHWM), in MiB.
-/// The PostgreSQL read model on the same backlog: its pipeline from offset
-/// 0 to the end, then a full rebuild (replay into a shadow schema and swap).
-async fn read_model_phases(
-    topics: &event_store::StreamTopics,
-    ends: &[i64],
-) -> anyhow::Result<(Duration, Duration)> {
-    use read_model::orders::OrdersProjection;
-    use read_model::pipeline::Limit;
-
-    let db = support::database::TestDatabase::create().await?;
-    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
-    let config = read_model::PipelineConfig {
-        kafka: kafka(),
-        topic: topics.events.clone(),
-        partitions: PARTITIONS,
-        group_id: format!("bench-read-model-{}", Uuid::now_v7().simple()),
-        max_batch: 5_000,
-        linger: Duration::from_millis(20),
-    };
-    let targets = ends
-        .iter()
-        .enumerate()
-        .map(|(p, end)| (p as i32, *end))
-        .collect();
-    let (_keep, shutdown) = tokio::sync::watch::channel(false);
-    let started = Instant::now();
-    read_model::Pipeline::new(
-        config.clone(),
-        OrdersProjection,
-        pool.clone(),
-        Default::default(),
-    )
-    .run(Limit::Until(targets), shutdown)
-    .await?;
-    let caught_up = started.elapsed();
-    pool.close().await;
-
-    let rebuilt = read_model::rebuild::rebuild(
-        &db.url,
-        read_model::LIVE_SCHEMA,
-        "read_model_next",
-        config,
-        OrdersProjection,
-        false,
-    )
-    .await?;
-    db.drop().await?;
-    Ok((caught_up, rebuilt.took))
-}
-
 fn peak_rss_mib(pid: Option<u32>) -> u64 {
     let status = pid.and_then(|pid| std::fs::read_to_string(format!("/proc/{pid}/status")).ok());
     status

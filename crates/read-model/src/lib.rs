@@ -5,6 +5,7 @@
 //!
 //! - [`schema`]: where the tables live (a PostgreSQL schema per copy of the
 //!   model, chosen per connection) and their migrations.
+//! - [`copy`]: binary `COPY` rows, the bulk insert the pipeline writes with.
 //! - [`fold`]: pure: a batch of records and the current snapshots in, the
 //!   changed snapshots and accepted events out.
 //! - [`orders`]: the order tables: loading snapshots, writing a folded batch.
@@ -14,6 +15,7 @@
 //! - [`queries`]: what order-service serves from the model.
 //! - [`rebuild`]: replays the log into a shadow schema and swaps it in.
 
+pub mod copy;
 pub mod fold;
 pub mod orders;
 pub mod pipeline;

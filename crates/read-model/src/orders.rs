@@ -1,15 +1,15 @@
 //! The order tables: what the pipeline reads back to continue the fold, and
-//! how a folded batch is written (a few set-based statements per batch, not
-//! a round trip per event).
+//! how a folded batch is written (a few set-based statements and binary
+//! `COPY`s per batch, not a round trip per event).
 
 use std::collections::HashMap;
 
 use domain::aggregate::{EventPayload, Snapshot};
 use domain::order::{Order, OrderAggregate};
 use sqlx::PgConnection;
-use sqlx::types::Json;
 use uuid::Uuid;
 
+use crate::copy::CopyRows;
 use crate::fold::Folded;
 use crate::pipeline::Projection;
 
@@ -28,12 +28,14 @@ impl Projection for OrdersProjection {
         conn: &mut PgConnection,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, OrderSnapshot>, sqlx::Error> {
-        let rows: Vec<(Uuid, Json<OrderSnapshot>)> =
+        let rows: Vec<(Uuid, Vec<u8>)> =
             sqlx::query_as("SELECT id, snapshot FROM orders WHERE id = ANY($1)")
                 .bind(ids)
                 .fetch_all(conn)
                 .await?;
-        Ok(rows.into_iter().map(|(id, Json(s))| (id, s)).collect())
+        rows.into_iter()
+            .map(|(id, bytes)| Ok((id, decode_snapshot(&bytes)?)))
+            .collect()
     }
 
     async fn write(
@@ -47,64 +49,88 @@ impl Projection for OrdersProjection {
     }
 }
 
+/// A stored snapshot (the `snapshot` column holds its JSON bytes).
+pub fn decode_snapshot(bytes: &[u8]) -> Result<OrderSnapshot, sqlx::Error> {
+    serde_json::from_slice(bytes).map_err(|e| sqlx::Error::Decode(e.into()))
+}
+
+fn encode_snapshot(snapshot: &OrderSnapshot) -> Result<Vec<u8>, sqlx::Error> {
+    serde_json::to_vec(snapshot).map_err(|e| sqlx::Error::Encode(e.into()))
+}
+
+/// New orders are copied in; the others are updated in one statement.
 async fn write_orders(
     conn: &mut PgConnection,
     folded: &Folded<OrderAggregate>,
 ) -> Result<(), sqlx::Error> {
-    let mut rows = OrderRows::default();
+    let mut created = CopyRows::new(9);
+    let mut updated = OrderRows::default();
     for (id, snapshot) in &folded.changed {
         let Some(order) = &snapshot.state else {
             continue;
         };
-        rows.id.push(*id);
-        rows.customer_id.push(order.customer_id.to_string());
-        rows.email.push(order.email.to_string());
-        rows.status.push(order.status.as_str());
-        rows.total_cents.push(to_i64(order.total_cents));
-        rows.version.push(to_i64(snapshot.version));
-        rows.created_at.push(snapshot.created_at);
-        rows.updated_at.push(snapshot.updated_at);
-        rows.snapshot
-            .push(serde_json::to_string(snapshot).map_err(|e| sqlx::Error::Encode(e.into()))?);
+        let encoded = encode_snapshot(snapshot)?;
+        // Nothing of a created order is stored yet (the batch loaded its
+        // snapshots under the lane's lock): a plain insert cannot conflict.
+        if folded.created.contains(id) {
+            created
+                .row()
+                .uuid(id)
+                .text(order.customer_id.as_str())
+                .text(order.email.as_str())
+                .text(order.status.as_str())
+                .int8(to_i64(order.total_cents))
+                .int8(to_i64(snapshot.version))
+                .timestamptz(snapshot.created_at)
+                .timestamptz(snapshot.updated_at)
+                .bytes(&encoded);
+            continue;
+        }
+        updated.id.push(*id);
+        updated.status.push(order.status.as_str());
+        updated.total_cents.push(to_i64(order.total_cents));
+        updated.version.push(to_i64(snapshot.version));
+        updated.updated_at.push(snapshot.updated_at);
+        updated.snapshot.push(encoded);
     }
+    created
+        .send(
+            conn,
+            "COPY orders (id, customer_id, email, status, total_cents, version, created_at, updated_at, snapshot)
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
+    if updated.id.is_empty() {
+        return Ok(());
+    }
+    // An order's customer, e-mail and creation time never change.
     sqlx::query(
-        "INSERT INTO orders (id, customer_id, email, status, total_cents, version, created_at, updated_at, snapshot)
-         SELECT id, customer_id, email, status, total_cents, version, created_at, updated_at, snapshot::jsonb
-         FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::int8[],
-                     $7::timestamptz[], $8::timestamptz[], $9::text[])
-              AS t(id, customer_id, email, status, total_cents, version, created_at, updated_at, snapshot)
-         ON CONFLICT (id) DO UPDATE SET
-             customer_id = EXCLUDED.customer_id, email = EXCLUDED.email, status = EXCLUDED.status,
-             total_cents = EXCLUDED.total_cents, version = EXCLUDED.version,
-             created_at = EXCLUDED.created_at, updated_at = EXCLUDED.updated_at,
-             snapshot = EXCLUDED.snapshot",
+        "UPDATE orders SET status = t.status, total_cents = t.total_cents, version = t.version,
+                           updated_at = t.updated_at, snapshot = t.snapshot
+         FROM UNNEST($1::uuid[], $2::text[], $3::int8[], $4::int8[], $5::timestamptz[], $6::bytea[])
+              AS t(id, status, total_cents, version, updated_at, snapshot)
+         WHERE orders.id = t.id",
     )
-    .bind(&rows.id)
-    .bind(&rows.customer_id)
-    .bind(&rows.email)
-    .bind(&rows.status)
-    .bind(&rows.total_cents)
-    .bind(&rows.version)
-    .bind(&rows.created_at)
-    .bind(&rows.updated_at)
-    .bind(&rows.snapshot)
+    .bind(&updated.id)
+    .bind(&updated.status)
+    .bind(&updated.total_cents)
+    .bind(&updated.version)
+    .bind(&updated.updated_at)
+    .bind(&updated.snapshot)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// Column arrays for one multi-row upsert.
+/// Column arrays for one multi-row update.
 #[derive(Default)]
 struct OrderRows {
     id: Vec<Uuid>,
-    customer_id: Vec<String>,
-    email: Vec<String>,
     status: Vec<&'static str>,
     total_cents: Vec<i64>,
     version: Vec<i64>,
-    created_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
     updated_at: Vec<Option<chrono::DateTime<chrono::Utc>>>,
-    snapshot: Vec<String>,
+    snapshot: Vec<Vec<u8>>,
 }
 
 /// Replaces the lines of every changed order.
@@ -118,35 +144,34 @@ async fn write_lines(
         .filter(|id| !folded.created.contains(id))
         .copied()
         .collect();
-    sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)")
-        .bind(&existing)
-        .execute(&mut *conn)
-        .await?;
-    let (mut order_id, mut position, mut sku, mut quantity, mut price) =
-        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    if !existing.is_empty() {
+        sqlx::query("DELETE FROM order_lines WHERE order_id = ANY($1)")
+            .bind(&existing)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let mut lines = CopyRows::new(5);
     for (id, snapshot) in &folded.changed {
         let Some(order) = &snapshot.state else {
             continue;
         };
         for (index, line) in order.lines.iter().enumerate() {
-            order_id.push(*id);
-            position.push(i32::try_from(index).unwrap_or(i32::MAX));
-            sku.push(line.sku.to_string());
-            quantity.push(i32::try_from(line.quantity.get()).unwrap_or(i32::MAX));
-            price.push(to_i64(line.unit_price.cents()));
+            lines
+                .row()
+                .uuid(id)
+                .int4(i32::try_from(index).unwrap_or(i32::MAX))
+                .text(line.sku.as_str())
+                .int4(i32::try_from(line.quantity.get()).unwrap_or(i32::MAX))
+                .int8(to_i64(line.unit_price.cents()));
         }
     }
-    sqlx::query(
-        "INSERT INTO order_lines (order_id, position, sku, quantity, unit_price_cents)
-         SELECT * FROM UNNEST($1::uuid[], $2::int4[], $3::text[], $4::int4[], $5::int8[])",
-    )
-    .bind(&order_id)
-    .bind(&position)
-    .bind(&sku)
-    .bind(&quantity)
-    .bind(&price)
-    .execute(conn)
-    .await?;
+    lines
+        .send(
+            conn,
+            "COPY order_lines (order_id, position, sku, quantity, unit_price_cents)
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
     Ok(())
 }
 
@@ -155,37 +180,26 @@ async fn write_events(
     conn: &mut PgConnection,
     folded: &Folded<OrderAggregate>,
 ) -> Result<(), sqlx::Error> {
-    let events = &folded.accepted;
-    let order_id: Vec<Uuid> = events.iter().map(|e| e.aggregate_id).collect();
-    let version: Vec<i64> = events.iter().map(|e| to_i64(e.version)).collect();
-    let event_id: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-    let command_id: Vec<Uuid> = events.iter().map(|e| e.command_id).collect();
-    let event_type: Vec<&str> = events.iter().map(|e| e.event.event_type()).collect();
-    let occurred_at: Vec<_> = events.iter().map(|e| e.occurred_at).collect();
-    let body: Vec<String> = events
-        .iter()
-        .map(|e| {
-            String::from_utf8_lossy(
-                &e.encode(<OrderAggregate as domain::aggregate::Aggregate>::TYPE),
-            )
-            .into_owned()
-        })
-        .collect();
-    sqlx::query(
-        "INSERT INTO order_events (order_id, version, event_id, command_id, event_type, occurred_at, event)
-         SELECT order_id, version, event_id, command_id, event_type, occurred_at, event::jsonb
-         FROM UNNEST($1::uuid[], $2::int8[], $3::uuid[], $4::uuid[], $5::text[], $6::timestamptz[], $7::text[])
-              AS t(order_id, version, event_id, command_id, event_type, occurred_at, event)",
-    )
-    .bind(&order_id)
-    .bind(&version)
-    .bind(&event_id)
-    .bind(&command_id)
-    .bind(&event_type)
-    .bind(&occurred_at)
-    .bind(&body)
-    .execute(conn)
-    .await?;
+    let mut events = CopyRows::new(7);
+    for event in &folded.accepted {
+        let body = event.encode(<OrderAggregate as domain::aggregate::Aggregate>::TYPE);
+        events
+            .row()
+            .uuid(&event.aggregate_id)
+            .int8(to_i64(event.version))
+            .uuid(&event.event_id)
+            .uuid(&event.command_id)
+            .text(event.event.event_type())
+            .timestamptz(Some(event.occurred_at))
+            .bytes(&body);
+    }
+    events
+        .send(
+            conn,
+            "COPY order_events (order_id, version, event_id, command_id, event_type, occurred_at, event)
+             FROM STDIN (FORMAT binary)",
+        )
+        .await?;
     Ok(())
 }
 

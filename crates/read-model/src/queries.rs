@@ -5,7 +5,7 @@ use sqlx::PgPool;
 use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::orders::OrderSnapshot;
+use crate::orders::{OrderSnapshot, decode_snapshot};
 
 /// The most orders one page may hold.
 pub const MAX_PAGE: u32 = 100;
@@ -57,7 +57,7 @@ pub struct Page {
 /// A page of orders matching the filters.
 pub async fn list_orders(pool: &PgPool, request: &ListOrders) -> Result<Page, sqlx::Error> {
     let limit = request.limit.clamp(1, MAX_PAGE);
-    let rows: Vec<(Uuid, Json<OrderSnapshot>)> = sqlx::query_as(
+    let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as(
         "SELECT id, snapshot FROM orders
          WHERE ($1::text IS NULL OR customer_id = $1)
            AND ($2::text IS NULL OR status = $2)
@@ -72,11 +72,11 @@ pub async fn list_orders(pool: &PgPool, request: &ListOrders) -> Result<Page, sq
     .fetch_all(pool)
     .await?;
     let more = rows.len() > limit as usize;
-    let orders: Vec<(Uuid, OrderSnapshot)> = rows
+    let orders = rows
         .into_iter()
         .take(limit as usize)
-        .map(|(id, Json(snapshot))| (id, snapshot))
-        .collect();
+        .map(|(id, bytes)| Ok((id, decode_snapshot(&bytes)?)))
+        .collect::<Result<Vec<(Uuid, OrderSnapshot)>, sqlx::Error>>()?;
     let next = more
         .then(|| orders.last().map(|(id, _)| Cursor(*id)))
         .flatten();

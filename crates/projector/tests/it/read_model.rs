@@ -7,9 +7,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use domain::order::Order;
+use read_model::orders::decode_snapshot;
 use read_model::queries::{ListOrders, list_orders};
-use sqlx::PgPool;
-use sqlx::types::Json;
+use sqlx::{Connection, PgPool};
 use uuid::Uuid;
 
 use crate::support::database::{PrivateCluster, TestDatabase};
@@ -53,6 +53,74 @@ async fn migrations_apply_to_an_empty_schema_and_again_as_a_no_op() -> anyhow::R
         .await;
     assert!(negative.is_err(), "a negative offset is refused");
     pool.close().await;
+    db.drop().await
+}
+
+/// The binary COPY encoder against PostgreSQL's own decoding of each type
+/// the model writes, NULL and a time before 2000 (PostgreSQL's epoch) included.
+#[tokio::test]
+async fn binary_copy_rows_read_back_as_written() -> anyhow::Result<()> {
+    use chrono::{DateTime, TimeZone, Utc};
+    use read_model::copy::CopyRows;
+
+    let db = TestDatabase::create().await?;
+    let mut conn = sqlx::PgConnection::connect(&db.url).await?;
+    sqlx::query(
+        "CREATE TABLE copied (id uuid, name text, doc json, raw bytea, small int4, big int8,
+                              at timestamptz, never timestamptz)",
+    )
+    .execute(&mut conn)
+    .await?;
+    let id = Uuid::now_v7();
+    let at = Utc
+        .with_ymd_and_hms(1999, 12, 31, 23, 59, 58)
+        .single()
+        .expect("a time")
+        + chrono::Duration::microseconds(123_456);
+    let mut rows = CopyRows::new(8);
+    rows.row()
+        .uuid(&id)
+        .text("crème brûlée")
+        .text(r#"{"a":[1,2]}"#)
+        .bytes(&[0, 159, 255])
+        .int4(-7)
+        .int8(i64::MAX)
+        .timestamptz(Some(at))
+        .timestamptz(None);
+    assert_eq!(rows.len(), 1);
+    let stored = rows
+        .send(&mut conn, "COPY copied FROM STDIN (FORMAT binary)")
+        .await?;
+    assert_eq!(stored, 1);
+
+    type Row = (
+        Uuid,
+        String,
+        String,
+        Vec<u8>,
+        i32,
+        i64,
+        DateTime<Utc>,
+        Option<DateTime<Utc>>,
+    );
+    let row: Row =
+        sqlx::query_as("SELECT id, name, doc::text, raw, small, big, at, never FROM copied")
+            .fetch_one(&mut conn)
+            .await?;
+    assert_eq!(
+        row,
+        (
+            id,
+            "crème brûlée".to_owned(),
+            r#"{"a":[1,2]}"#.to_owned(),
+            vec![0, 159, 255],
+            -7,
+            i64::MAX,
+            at,
+            None
+        )
+    );
+    drop(conn);
     db.drop().await
 }
 
@@ -273,11 +341,13 @@ async fn wait_until_equal(pool: &PgPool, fold: &LogFold) -> anyhow::Result<()> {
     let mut last = BTreeMap::new();
     let equal = tokio::time::timeout(Duration::from_secs(120), async {
         loop {
-            let rows: Vec<(Uuid, Json<OrderSnapshot>)> =
-                sqlx::query_as("SELECT id, snapshot FROM orders")
-                    .fetch_all(pool)
-                    .await?;
-            last = rows.into_iter().map(|(id, Json(s))| (id, s)).collect();
+            let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as("SELECT id, snapshot FROM orders")
+                .fetch_all(pool)
+                .await?;
+            last = rows
+                .into_iter()
+                .map(|(id, bytes)| Ok((id, decode_snapshot(&bytes)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
             if last.len() == expected.len()
                 && last.iter().all(|(id, s)| expected.get(id) == Some(&s))
             {

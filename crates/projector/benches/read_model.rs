@@ -1,0 +1,92 @@
+//! Measures the PostgreSQL read model on a backlog: its pipeline from offset
+//! 0 to the end (exactly-once: each batch in one SQL transaction with its
+//! offsets), then a full rebuild into a shadow schema and the swap.
+//!
+//! Needs the broker and PostgreSQL of `scripts/infra up`. Run with
+//! `cargo bench -p projector --bench read_model` (`BENCH_ORDERS` sets the
+//! backlog, default 1,000,000 orders of one event each).
+
+#[allow(dead_code)]
+#[path = "../tests/it/support/mod.rs"]
+mod support;
+
+use std::time::{Duration, Instant};
+
+use read_model::orders::OrdersProjection;
+use read_model::pipeline::Limit;
+use support::writer::backlog;
+use support::{PARTITIONS, fresh_topics, kafka};
+use uuid::Uuid;
+
+const PER_TRANSACTION: usize = 10_000;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let orders: usize = std::env::var("BENCH_ORDERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000);
+    let topics = fresh_topics().await?;
+    println!(
+        "backlog: {orders} orders (one event each) on {} ({PARTITIONS} partitions)",
+        topics.events
+    );
+    let ends = tokio::task::spawn_blocking({
+        let (kafka, topic) = (kafka(), topics.events.clone());
+        move || backlog(&kafka, &topic, orders, PER_TRANSACTION)
+    })
+    .await??;
+
+    let db = support::database::TestDatabase::create().await?;
+    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
+    let config = read_model::PipelineConfig {
+        kafka: kafka(),
+        topic: topics.events.clone(),
+        partitions: PARTITIONS,
+        group_id: format!("bench-read-model-{}", Uuid::now_v7().simple()),
+        max_batch: 5_000,
+        linger: Duration::from_millis(20),
+    };
+    let targets = ends
+        .iter()
+        .enumerate()
+        .map(|(p, end)| (p as i32, *end))
+        .collect();
+    let (_keep, shutdown) = tokio::sync::watch::channel(false);
+    let started = Instant::now();
+    read_model::Pipeline::new(
+        config.clone(),
+        OrdersProjection,
+        pool.clone(),
+        Default::default(),
+    )
+    .run(Limit::Until(targets), shutdown)
+    .await?;
+    let caught_up = started.elapsed();
+    pool.close().await;
+
+    let rebuilt = read_model::rebuild::rebuild(
+        &db.url,
+        read_model::LIVE_SCHEMA,
+        "read_model_next",
+        config,
+        OrdersProjection,
+        false,
+    )
+    .await?;
+    db.drop().await?;
+
+    println!();
+    println!("| measure | result |");
+    println!("|---|---|");
+    println!(
+        "| read model: {orders} events from offset 0 to caught up | {:.1} s, {:.0} events/s |",
+        caught_up.as_secs_f64(),
+        orders as f64 / caught_up.as_secs_f64()
+    );
+    println!(
+        "| read model: full rebuild into a shadow schema and swap | {:.1} s |",
+        rebuilt.took.as_secs_f64()
+    );
+    Ok(())
+}
