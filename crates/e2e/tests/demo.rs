@@ -10,7 +10,6 @@ use domain::aggregate::Snapshot;
 use domain::order::Order;
 use e2e::fold::{LogFold, fold_log};
 use event_store::{KafkaConfig, StreamTopics};
-use sqlx::types::Json;
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 use uuid::Uuid;
 
@@ -89,15 +88,14 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
         by_version,
         ..
     } = fold_log(&kafka, &StreamTopics::new(&prefix).events).await?;
+    // The `snapshot` column holds the snapshot's JSON bytes.
     let stored: BTreeMap<Uuid, Snapshot<Option<Order>>> =
-        sqlx::query_as::<_, (Uuid, Json<Snapshot<Option<Order>>>)>(
-            "SELECT id, snapshot FROM read_model.orders",
-        )
-        .fetch_all(&pool)
-        .await?
-        .into_iter()
-        .map(|(id, Json(s))| (id, s))
-        .collect();
+        sqlx::query_as::<_, (Uuid, Vec<u8>)>("SELECT id, snapshot FROM read_model.orders")
+            .fetch_all(&pool)
+            .await?
+            .into_iter()
+            .map(|(id, bytes)| Ok((id, serde_json::from_slice(&bytes)?)))
+            .collect::<Result<_, serde_json::Error>>()?;
     assert!(!stored.is_empty());
     for (id, snapshot) in &stored {
         assert_eq!(
