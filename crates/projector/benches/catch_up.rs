@@ -3,7 +3,7 @@
 //! (the read model has a benchmark of its own: `read_model`).
 //!
 //! Needs the broker of `scripts/infra up`. Run with
-//! `cargo bench -p projector --bench catch_up` (`BENCH_ORDERS` sets the
+//! `cargo bench --workspace --bench catch_up` (`BENCH_ORDERS` sets the
 //! backlog, default 1,000,000 orders of one event each, so the changelog then
 //! holds as many orders).
 

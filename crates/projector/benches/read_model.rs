@@ -3,7 +3,7 @@
 //! offsets), then a full rebuild into a shadow schema and the swap.
 //!
 //! Needs the broker and PostgreSQL of `scripts/infra up`. Run with
-//! `cargo bench -p projector --bench read_model` (`BENCH_ORDERS` sets the
+//! `cargo bench --workspace --bench read_model` (`BENCH_ORDERS` sets the
 //! backlog, default 1,000,000 orders of one event each).
 
 #[allow(dead_code)]

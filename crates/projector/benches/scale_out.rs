@@ -4,7 +4,7 @@
 //! from their new owner, without and with standby copies.
 //!
 //! Needs the broker of `scripts/infra up`. Run with
-//! `cargo bench -p projector --bench scale_out` (`BENCH_ORDERS` sets the
+//! `cargo bench --workspace --bench scale_out` (`BENCH_ORDERS` sets the
 //! backlog, default 600,000 orders of one event each).
 
 #[allow(dead_code)]
