@@ -14,31 +14,17 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::process::Projector;
-use support::writer::backlog;
-use support::{PARTITIONS, eventually, fresh_topics, kafka};
+use support::{PARTITIONS, bench_orders, eventually, with_backlog};
 use uuid::Uuid;
-
-const PER_TRANSACTION: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let orders: usize = std::env::var("BENCH_ORDERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
-    let topics = fresh_topics().await?;
+    let orders = bench_orders(1_000_000);
+    let (topics, ends, produced) = with_backlog(orders).await?;
     println!(
         "backlog: {orders} orders (one event each) on {} ({PARTITIONS} partitions)",
         topics.events
     );
-
-    let started = Instant::now();
-    let ends = tokio::task::spawn_blocking({
-        let (kafka, topic) = (kafka(), topics.events.clone());
-        move || backlog(&kafka, &topic, orders, PER_TRANSACTION)
-    })
-    .await??;
-    let produced = started.elapsed();
     println!(
         "produced in {:.1} s ({:.0} records/s)",
         produced.as_secs_f64(),

@@ -14,28 +14,17 @@ use std::time::{Duration, Instant};
 
 use read_model::orders::OrdersProjection;
 use read_model::pipeline::Limit;
-use support::writer::backlog;
-use support::{PARTITIONS, fresh_topics, kafka};
+use support::{PARTITIONS, bench_orders, kafka, with_backlog};
 use uuid::Uuid;
-
-const PER_TRANSACTION: usize = 10_000;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let orders: usize = std::env::var("BENCH_ORDERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1_000_000);
-    let topics = fresh_topics().await?;
+    let orders = bench_orders(1_000_000);
+    let (topics, ends, _) = with_backlog(orders).await?;
     println!(
         "backlog: {orders} orders (one event each) on {} ({PARTITIONS} partitions)",
         topics.events
     );
-    let ends = tokio::task::spawn_blocking({
-        let (kafka, topic) = (kafka(), topics.events.clone());
-        move || backlog(&kafka, &topic, orders, PER_TRANSACTION)
-    })
-    .await??;
 
     let db = support::database::TestDatabase::create().await?;
     let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;

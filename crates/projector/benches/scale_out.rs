@@ -16,13 +16,11 @@ use std::time::{Duration, Instant};
 use e2e::cluster::key_in_partition;
 use event_store::StreamTopics;
 use support::process::Projector;
-use support::writer::backlog;
 use support::{
-    PARTITIONS, eventually, fresh_topics, kafka, wait_group_caught_up, wait_standbys_current,
+    PARTITIONS, bench_orders, eventually, wait_group_caught_up, wait_standbys_current, with_backlog,
 };
 use uuid::Uuid;
 
-const PER_TRANSACTION: usize = 10_000;
 /// The smallest session timeout the broker allows by default: the floor of
 /// any takeover after a crash.
 const SESSION_TIMEOUT: &str = "--session-timeout-ms=6000";
@@ -32,17 +30,14 @@ const TAKEOVERS: usize = 3;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let orders: usize = std::env::var("BENCH_ORDERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(600_000);
+    let orders = bench_orders(600_000);
     println!("backlog: {orders} orders, {PARTITIONS} partitions, fresh topics for each run");
 
     println!();
     println!("| measure | result |");
     println!("|---|---|");
     for instances in 1..=3 {
-        let (topics, ends) = with_backlog(orders).await?;
+        let (topics, ends, _) = with_backlog(orders).await?;
         let started = Instant::now();
         let members = start_group(&topics, instances, &["--read-model=false"]).await;
         wait_group_caught_up(&members, &ends).await;
@@ -54,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     for standbys in [0, 1] {
-        let (topics, ends) = with_backlog(orders).await?;
+        let (topics, ends, _) = with_backlog(orders).await?;
         let flag = format!("--standby-replicas={standbys}");
         let mut members =
             start_group(&topics, 3, &["--read-model=false", SESSION_TIMEOUT, &flag]).await;
@@ -94,18 +89,6 @@ async fn main() -> anyhow::Result<()> {
     }
 
     Ok(())
-}
-
-/// Fresh topics (so no earlier run's changelog is restored) with a backlog
-/// of `orders` new orders; returns the topics and each partition's end.
-async fn with_backlog(orders: usize) -> anyhow::Result<(StreamTopics, Vec<i64>)> {
-    let topics = fresh_topics().await?;
-    let ends = tokio::task::spawn_blocking({
-        let (kafka, topic) = (kafka(), topics.events.clone());
-        move || backlog(&kafka, &topic, orders, PER_TRANSACTION)
-    })
-    .await??;
-    Ok((topics, ends))
 }
 
 /// `instances` members of a new group, each with its own state folder, ready.
