@@ -13,8 +13,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
+use support::bench::{bench_orders, with_backlog};
 use support::process::Projector;
-use support::{PARTITIONS, bench_orders, eventually, with_backlog};
+use support::{PARTITIONS, eventually};
 use uuid::Uuid;
 
 #[tokio::main]

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use read_model::orders::OrdersProjection;
 use read_model::pipeline::Limit;
-use support::{PARTITIONS, bench_orders, kafka, with_backlog};
+use support::bench::{bench_orders, with_backlog};
+use support::{PARTITIONS, kafka};
 use uuid::Uuid;
 
 #[tokio::main]

@@ -15,10 +15,9 @@ use std::time::{Duration, Instant};
 
 use e2e::cluster::key_in_partition;
 use event_store::StreamTopics;
+use support::bench::{bench_orders, with_backlog};
 use support::process::Projector;
-use support::{
-    PARTITIONS, bench_orders, eventually, wait_group_caught_up, wait_standbys_current, with_backlog,
-};
+use support::{PARTITIONS, eventually, wait_group_caught_up, wait_standbys_current};
 use uuid::Uuid;
 
 /// The smallest session timeout the broker allows by default: the floor of

@@ -2,6 +2,7 @@
 //! batches, and small helpers. The independent fold of the log is
 //! `e2e::fold`.
 
+pub mod bench;
 pub mod database;
 pub mod process;
 pub mod writer;
@@ -141,28 +142,4 @@ pub async fn wait_standbys_current(members: &[process::Projector]) {
         },
     )
     .await;
-}
-
-/// The backlog a benchmark runs on: `BENCH_ORDERS` orders, else `default`.
-pub fn bench_orders(default: usize) -> usize {
-    std::env::var("BENCH_ORDERS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(default)
-}
-
-/// Fresh topics with a backlog of `orders` one-event commands (see
-/// [`writer::backlog`]); returns them, each partition's end, and how long
-/// producing took.
-pub async fn with_backlog(orders: usize) -> anyhow::Result<(StreamTopics, Vec<i64>, Duration)> {
-    /// Commands per producer transaction.
-    const PER_TRANSACTION: usize = 10_000;
-    let topics = fresh_topics().await?;
-    let started = Instant::now();
-    let ends = tokio::task::spawn_blocking({
-        let (kafka, topic) = (kafka(), topics.events.clone());
-        move || writer::backlog(&kafka, &topic, orders, PER_TRANSACTION)
-    })
-    .await??;
-    Ok((topics, ends, started.elapsed()))
 }
