@@ -7,9 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The checkout the tests run from. Cargo sets `CARGO_MANIFEST_DIR` when it
+/// runs a test too; the compile-time value is only the fallback, because a
+/// test binary reused from a shared target folder may come from another
+/// checkout.
+pub fn repo_root() -> PathBuf {
+    let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    manifest_dir.join("../..")
+}
+
 /// Builds the service binaries (debug) and returns the folder they are in.
 pub fn build_binaries(names: &[&str]) -> std::io::Result<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = repo_root();
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
     command.current_dir(&root).arg("build");
@@ -108,7 +118,9 @@ impl Service {
         self.spawn()
     }
 
-    /// Waits until `GET /readyz` answers 200.
+    /// Waits until `GET /readyz` answers 200. The error carries the last
+    /// answer and the end of the service's log, so a failure on a machine
+    /// that is gone can still be read.
     pub async fn wait_ready(
         &self,
         http: &reqwest::Client,
@@ -116,22 +128,28 @@ impl Service {
     ) -> Result<(), String> {
         let url = format!("{}/readyz", self.url);
         let deadline = Instant::now() + timeout;
+        let mut last = String::from("no answer");
         while Instant::now() < deadline {
-            if http
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return Ok(());
+            match http.get(&url).send().await {
+                Ok(r) if r.status().is_success() => return Ok(()),
+                Ok(r) => last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(error) => last = error.to_string(),
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Err(format!(
-            "{} not ready within {timeout:?}; see {}",
+            "{} not ready within {timeout:?} (last answer: {last}); the end of {}:\n{}",
             self.name,
-            self.log.display()
+            self.log.display(),
+            self.log_tail(60)
         ))
+    }
+
+    /// The last `lines` lines of the service's log.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
     }
 }
 

@@ -3,14 +3,14 @@
 //! given is one its binary reads, and it uses the scripts' settings.
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use clap::CommandFactory;
 use serde_json::Value;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    e2e::cluster::repo_root()
 }
 
 /// The file as JSON, after validating it against the schema (the schema of
@@ -26,7 +26,7 @@ print(json.dumps(document))
     let output = Command::new("python3")
         .args(["-c", check])
         .arg(root().join("docker-compose.yml"))
-        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compose/compose_spec.json"))
+        .arg(root().join("crates/e2e/tests/compose/compose_spec.json"))
         .output()
         .expect("python3 runs (scripts/prereqs installs python3-yaml and python3-jsonschema)");
     assert!(

@@ -3,7 +3,6 @@
 //! fold of the log, and e-mails and webhooks arrive.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::process::Command;
 
 use domain::aggregate::Snapshot;
@@ -29,7 +28,7 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
         base.rsplit_once('/').map_or(base.as_str(), |(b, _)| b)
     );
 
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = e2e::cluster::repo_root();
     let demo = tokio::task::spawn_blocking({
         let (root, prefix, database_url) = (root.clone(), prefix.clone(), database_url.clone());
         move || {

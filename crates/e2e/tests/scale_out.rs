@@ -7,7 +7,6 @@
 //! copies; and in the end every order's state equals the fold of the log.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -39,7 +38,7 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
     let bin = build_binaries(&["projector", "order-service"])?;
     let run = Uuid::now_v7().simple().to_string();
     let prefix = format!("scale-{run}");
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = e2e::cluster::repo_root();
     let dir = root.join(format!(".local/e2e-{prefix}"));
     std::fs::create_dir_all(&dir)?;
     let servers =

@@ -56,7 +56,10 @@ fn envelope(version: u64, event: OrderEvent) -> Envelope<OrderEvent> {
 }
 
 fn golden_path(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    // Cargo sets the variable when it runs the test, too; that value follows
+    // the checkout even when the binary was built in another one.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
         .join("tests/golden")
         .join(name)
 }

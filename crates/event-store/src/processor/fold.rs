@@ -24,7 +24,7 @@ use uuid::Uuid;
 use super::{CommandOutcome, ProcessorConfig, ProcessorError};
 use crate::store::{
     CommittedWrites, Encoded, PartitionHandle, PartitionStatus, PartitionStore, Positions,
-    Registry, RestoreError, Restored, restore_partition, store_path,
+    Registry, RestoreError, Restored, consumer_position, restore_partition, store_path,
 };
 use crate::transaction::{OutgoingRecord, TransactionalProducer, TxError, TxErrorKind};
 
@@ -334,8 +334,8 @@ impl<A: Aggregate> Fold<A> {
         for (&partition, task) in &mut self.tasks {
             task.pending.clear();
             task.outcomes.clear();
+            task.handle.rewind(task.position);
             task.position = task.committed.input;
-            task.handle.rewind();
             consumer.seek(
                 &self.config.topics.events,
                 partition,
@@ -371,6 +371,15 @@ impl<A: Aggregate> Fold<A> {
             let store = self.open_restored(partition, input)?;
             let positions = store.positions()?;
             let handle = Arc::new(PartitionHandle::new(partition, store, input));
+            // The previous owner may have answered for anything committed to
+            // the input so far (it answers before its own commit), and then
+            // crashed: reads wait until this fold has caught up with that.
+            let (_, end) = consumer.fetch_watermarks(
+                &self.config.topics.events,
+                partition,
+                Duration::from_secs(30),
+            )?;
+            handle.settle_at(end);
             self.registry.insert(handle.clone());
             self.tasks.insert(
                 partition,
@@ -448,6 +457,25 @@ impl<A: Aggregate> Fold<A> {
         }
     }
 
+    /// The consumer reached the end of a partition's committed input: the
+    /// fold is past its last transaction marker too.
+    pub(crate) fn reached_end<C: ConsumerContext>(
+        &mut self,
+        consumer: &BaseConsumer<C>,
+        partition: i32,
+    ) {
+        let Some(task) = self.tasks.get(&partition) else {
+            return;
+        };
+        // Only an end beyond the records folded: a rewind's seek may still
+        // be on its way.
+        if let Some(end) = consumer_position(consumer, &self.config.topics.events, partition)
+            .filter(|&end| end >= task.position)
+        {
+            task.handle.reached_end(end);
+        }
+    }
+
     /// Partitions lost without a clean revoke: their open transaction must not commit.
     pub(crate) fn abort_lost(&mut self, partitions: &[i32]) {
         if self.in_transaction {
@@ -459,8 +487,8 @@ impl<A: Aggregate> Fold<A> {
         for task in self.tasks.values_mut() {
             task.pending.clear();
             task.outcomes.clear();
+            task.handle.rewind(task.position);
             task.position = task.committed.input;
-            task.handle.rewind();
         }
         self.release(partitions);
     }

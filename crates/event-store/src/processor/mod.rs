@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::group::member_client_id;
-use crate::store::{Registry, RestoreError, StoreError, StoreOptions};
+use crate::store::{Registry, RestoreError, StoreError, StoreOptions, is_end_of_partition};
 use crate::transaction::{TransactionalProducer, TxError};
 use crate::{KafkaConfig, StreamTopics};
 use fold::Fold;
@@ -131,6 +131,13 @@ impl<A: Aggregate> FoldContext<A> {
 }
 
 impl<A: Aggregate> ClientContext for FoldContext<A> {
+    fn error(&self, error: KafkaError, reason: &str) {
+        // The end of a partition is an event the fold uses, not a failure.
+        if !is_end_of_partition(&error) {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
+
     fn stats(&self, statistics: Statistics) {
         let Some(topic) = statistics.topics.get(&self.events_topic) else {
             return;
@@ -237,6 +244,10 @@ pub fn run<A: Aggregate>(
         // A writer waits for its command to be folded: an idle partition's
         // fetch must not sit on the broker for the default 500 ms.
         .set("fetch.wait.max.ms", "10")
+        // Reaching the end moves the folded position past the last
+        // transaction marker: a read that waits for "everything so far"
+        // after a takeover is not left one marker short.
+        .set("enable.partition.eof", "true")
         .set("statistics.interval.ms", "1000")
         .create_with_context(context)?;
     consumer.subscribe(&[&config.topics.events])?;
@@ -248,6 +259,9 @@ pub fn run<A: Aggregate>(
         let mut fold = consumer.context().lock();
         match message {
             Some(Ok(message)) => fold.fold_record(&consumer, &message)?,
+            Some(Err(KafkaError::PartitionEOF(partition))) => {
+                fold.reached_end(&consumer, partition);
+            }
             Some(Err(error)) => tracing::warn!(%error, "consumer error"),
             None => {}
         }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::{Duration, Instant};
 
 mod partition_store;
 mod registry;
@@ -18,7 +19,7 @@ pub use partition_store::{
 pub use registry::{
     FoldMetrics, FoldedRead, PartitionHandle, PartitionStatus, Registry, Restored, WaitError,
 };
-pub(crate) use restore::{QuietEof, changelog_entry, is_end_of_partition};
+pub(crate) use restore::{QuietEof, changelog_entry, consumer_position, is_end_of_partition};
 pub use restore::{RestoreError, restore_partition};
 pub use standby::{Replica, Standbys};
 
@@ -26,6 +27,9 @@ pub use standby::{Replica, Standbys};
 pub fn store_path(state_dir: &Path, events_topic: &str, partition: i32) -> PathBuf {
     state_dir.join(format!("{events_topic}-{partition}"))
 }
+
+/// How long opening waits for the same folder's previous store to close.
+const CLOSING_BOUND: Duration = Duration::from_secs(10);
 
 /// The stores this process has open, by folder. A folder is opened once and
 /// shared by whoever needs it at the moment (the owner, a standby copy, a
@@ -45,10 +49,25 @@ impl OpenStores {
         options: &StoreOptions,
     ) -> Result<Arc<PartitionStore>, StoreError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(store) = open.get(path).and_then(Weak::upgrade) {
-            return Ok(store);
-        }
-        let store = Arc::new(PartitionStore::open(path, options)?);
+        let was_open = match open.get(path) {
+            Some(weak) => match weak.upgrade() {
+                Some(store) => return Ok(store),
+                None => true,
+            },
+            None => false,
+        };
+        let deadline = Instant::now() + CLOSING_BOUND;
+        let store = loop {
+            match PartitionStore::open(path, options) {
+                Ok(store) => break Arc::new(store),
+                // Its last user dropped it a moment ago, and RocksDB keeps
+                // the folder locked until it has closed: wait for that.
+                Err(_) if was_open && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(error) => return Err(error),
+            }
+        };
         open.retain(|_, weak| weak.strong_count() > 0);
         open.insert(path.to_owned(), Arc::downgrade(&store));
         Ok(store)

@@ -35,6 +35,12 @@ pub enum PartitionStatus {
 /// deterministic: if the open transaction aborts, folding the same records
 /// again reaches the same states and verdicts. So a writer learns its
 /// verdict as soon as its command is folded, not a commit interval later.
+///
+/// The price: answers may have reflected more than is committed. After a
+/// rewind, or after a takeover from an owner that crashed, the store is
+/// behind what earlier answers showed, so reads first wait for the fold to
+/// reach [`PartitionHandle::settled`] again: an accepted write is never
+/// followed by a read that does not show it.
 pub struct PartitionHandle {
     /// The partition number.
     pub partition: i32,
@@ -45,6 +51,11 @@ pub struct PartitionHandle {
     folded: watch::Sender<i64>,
     /// The open transaction's results, until the store has them.
     staged: Mutex<Staged>,
+    /// Input that earlier answers may have reflected; reads wait for the
+    /// fold to pass it.
+    settled: AtomicI64,
+    /// No longer owned here: waiting readers give up and let the caller retry.
+    released: AtomicBool,
     high_watermark: AtomicI64,
     status: Mutex<PartitionStatus>,
 }
@@ -78,6 +89,8 @@ impl PartitionHandle {
                 folded: committed,
                 ..Staged::default()
             }),
+            settled: AtomicI64::new(committed),
+            released: AtomicBool::new(false),
             high_watermark: AtomicI64::new(committed),
             status: Mutex::new(PartitionStatus::Running),
         }
@@ -111,6 +124,35 @@ impl PartitionHandle {
         self.folded.send_replace(next_offset);
     }
 
+    /// The fold reached the input's end, `end`: past the last record, and
+    /// past the transaction marker after it, which no record stands for.
+    pub fn reached_end(&self, end: i64) {
+        let mut staged = self.staged();
+        if end > staged.folded {
+            staged.folded = end;
+            self.folded.send_replace(end);
+        }
+    }
+
+    /// Reads wait until the fold has passed `offset` (the input's end when a
+    /// crashed owner's partition was taken over: that owner may have
+    /// answered for any of it).
+    pub fn settle_at(&self, offset: i64) {
+        self.settled.fetch_max(offset, Ordering::Relaxed);
+    }
+
+    /// The input a read must see folded first: all that earlier answers may
+    /// have reflected.
+    pub fn settled(&self) -> i64 {
+        self.settled.load(Ordering::Relaxed)
+    }
+
+    /// The offset a read waits past before it answers: the one it asked
+    /// for, if any, and the last one earlier answers may have reflected.
+    pub fn read_after(&self, asked: Option<i64>) -> i64 {
+        asked.unwrap_or(-1).max(self.settled() - 1)
+    }
+
     /// The store has the open transaction's results now: forgets the staged copies.
     pub fn set_committed(&self, next_offset: i64) {
         self.committed.store(next_offset, Ordering::Relaxed);
@@ -120,8 +162,10 @@ impl PartitionHandle {
     }
 
     /// The open transaction was aborted: back to what is committed (folding
-    /// the same records again reaches the same results).
-    pub fn rewind(&self) {
+    /// the same records again reaches the same results). Reads wait until
+    /// the fold is back at `refold_to`, the record position answers reached.
+    pub fn rewind(&self, refold_to: i64) {
+        self.settle_at(refold_to);
         let committed = self.committed();
         let mut staged = self.staged();
         staged.snapshots.clear();
@@ -194,13 +238,29 @@ impl PartitionHandle {
         self.folded.subscribe()
     }
 
+    /// The partition is no longer owned here: wakes every waiting reader,
+    /// so none holds the store open for the rest of its wait.
+    pub fn release(&self) {
+        self.released.store(true, Ordering::Relaxed);
+        self.folded.send_modify(|_| ());
+    }
+
+    /// True once the partition is no longer owned here.
+    pub fn is_released(&self) -> bool {
+        self.released.load(Ordering::Relaxed)
+    }
+
     /// Waits until the input up to and including `offset` is folded here.
     pub async fn wait_past(&self, offset: i64, timeout: Duration) -> Result<(), WaitError> {
         let mut progress = self.folded.subscribe();
-        let reached = tokio::time::timeout(timeout, progress.wait_for(|next| *next > offset)).await;
+        let reached = tokio::time::timeout(
+            timeout,
+            progress.wait_for(|next| *next > offset || self.is_released()),
+        )
+        .await;
         match reached {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(_closed)) => Err(WaitError::Released),
+            _ if self.is_released() => Err(WaitError::Released),
+            Ok(_) => Ok(()),
             Err(_elapsed) => Err(WaitError::TimedOut {
                 folded: self.folded(),
             }),
@@ -296,7 +356,9 @@ impl Registry {
 
     /// Drops a partition that is no longer owned.
     pub fn remove(&self, partition: i32) -> Option<Arc<PartitionHandle>> {
-        self.partitions.write().ok()?.remove(&partition)
+        let handle = self.partitions.write().ok()?.remove(&partition)?;
+        handle.release();
+        Some(handle)
     }
 
     /// How many partitions the input topic has (0 until known).
@@ -366,8 +428,15 @@ mod tests {
         assert_eq!(reads(&handle, &order, &command), found);
         assert_eq!((handle.folded(), handle.committed()), (1, 0));
 
-        handle.rewind();
+        assert_eq!(handle.read_after(None), -1, "nothing to wait for yet");
+        handle.rewind(1);
         assert_eq!(reads(&handle, &order, &command), ((None, 0), (None, 0)));
+        assert_eq!(
+            handle.read_after(None),
+            0,
+            "reads wait until offset 0 is folded again"
+        );
+        assert_eq!(handle.read_after(Some(5)), 5);
 
         handle.stage(order, snapshot.clone(), command, outcome.clone());
         handle.set_folded(1);
@@ -384,7 +453,26 @@ mod tests {
             .unwrap();
         handle.set_committed(1);
         // From the store now; a rewind goes back to the commit, not before it.
-        handle.rewind();
+        handle.rewind(1);
         assert_eq!(reads(&handle, &order, &command), found);
+    }
+
+    #[test]
+    fn a_taken_over_partition_is_read_once_the_fold_reaches_the_end() {
+        let handle = handle();
+        // The input's end when the partition was taken over: the last
+        // record is offset 2, its transaction marker offset 3.
+        handle.settle_at(4);
+        assert_eq!(handle.read_after(None), 3);
+        handle.set_folded(3);
+        assert!(
+            handle.folded() <= handle.read_after(None),
+            "one marker short"
+        );
+        handle.reached_end(4);
+        assert!(handle.folded() > handle.read_after(None));
+        // An end behind the fold (a stale one) moves nothing back.
+        handle.reached_end(2);
+        assert_eq!(handle.folded(), 4);
     }
 }

@@ -51,6 +51,25 @@ pub(crate) fn is_end_of_partition(error: &KafkaError) -> bool {
     )
 }
 
+/// Where a consumer stands in a partition: the next offset it delivers. At
+/// the end of a partition that is past the last transaction marker, which
+/// no record stands for.
+pub(crate) fn consumer_position<C: ConsumerContext>(
+    consumer: &BaseConsumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    match consumer
+        .position()
+        .ok()?
+        .find_partition(topic, partition)?
+        .offset()
+    {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
 /// A consumer context for reading to the end: the end of a partition is
 /// expected, not an error worth a log line.
 pub(crate) struct QuietEof;

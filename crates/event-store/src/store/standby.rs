@@ -23,7 +23,7 @@ use uuid::Uuid;
 
 use super::{
     OpenStores, PartitionStore, Positions, Registry, StoreError, StoreOptions, changelog_entry,
-    is_end_of_partition, store_path,
+    consumer_position, is_end_of_partition, store_path,
 };
 use crate::KafkaConfig;
 
@@ -223,18 +223,6 @@ impl ClientContext for EndWatch {
 impl ConsumerContext for EndWatch {}
 
 /// The consumer's fetch position in a partition, if it has one.
-fn end_position(consumer: &BaseConsumer<EndWatch>, topic: &str, partition: i32) -> Option<i64> {
-    match consumer
-        .position()
-        .ok()?
-        .find_partition(topic, partition)?
-        .offset()
-    {
-        Offset::Offset(offset) => Some(offset),
-        _ => None,
-    }
-}
-
 /// Why the tailing stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StandbyError {
@@ -295,7 +283,7 @@ pub fn run(
                     // transaction marker, which no record stands for. It is
                     // applied with the round's records (which may end before
                     // the marker), never before them.
-                    if let Some(end) = end_position(&consumer, &config.changelog, partition) {
+                    if let Some(end) = consumer_position(&consumer, &config.changelog, partition) {
                         let (_, next) = batches.entry(partition).or_default();
                         *next = (*next).max(end);
                     }

@@ -38,19 +38,16 @@ pub async fn get_outcome(
     let deadline = params.deadline();
     let mut progress = handle.subscribe();
     loop {
-        if let Some(offset) = params.after_offset {
-            wait_past(&handle, offset, deadline).await?;
-        }
+        // Without an offset this returns at once, unless the partition moved.
+        let after = params.after_offset.unwrap_or(-1);
+        wait_past(&handle, after, deadline).await?;
         let read = handle.outcome(&command_id).map_err(internal)?;
         if let Some(bytes) = read.value {
             let outcome: CommandOutcome = serde_json::from_slice(&bytes).map_err(internal)?;
             return Ok(Json(outcome).into_response());
         }
         // A rewind dropped what was folded past the offset: wait for it again.
-        if params
-            .after_offset
-            .is_some_and(|offset| read.folded <= offset)
-        {
+        if read.folded <= after {
             continue;
         }
         if !next_fold(&mut progress, deadline).await {

@@ -22,7 +22,7 @@ use axum::response::Response;
 use axum::routing::get;
 use event_store::StreamTopics;
 use event_store::partition_for_key;
-use event_store::store::{PartitionHandle, PartitionStatus, Registry, Replica};
+use event_store::store::{PartitionHandle, PartitionStatus, Registry, Replica, WaitError};
 use serde::Deserialize;
 use service_kit::Problem;
 use tokio::sync::watch;
@@ -197,8 +197,16 @@ async fn wait_past(
         .wait_past(offset, deadline.saturating_duration_since(Instant::now()))
         .await
         .map_err(|error| {
-            Problem::new(StatusCode::GATEWAY_TIMEOUT)
-                .title("Not caught up in time")
+            let problem = match error {
+                // Retryable at once: the caller finds the new owner.
+                WaitError::Released => {
+                    Problem::new(StatusCode::SERVICE_UNAVAILABLE).title("Partition moved")
+                }
+                WaitError::TimedOut { .. } => {
+                    Problem::new(StatusCode::GATEWAY_TIMEOUT).title("Not caught up in time")
+                }
+            };
+            problem
                 .detail(format!("partition {}: {error}", handle.partition))
                 .with("partition", handle.partition)
                 .retry_after(1)

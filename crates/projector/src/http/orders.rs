@@ -47,16 +47,14 @@ pub async fn get_order(
     let deadline = params.deadline();
     let mut progress = handle.subscribe();
     let snapshot = loop {
-        if let Some(offset) = params.after_offset {
-            wait_past(&handle, offset, deadline).await?;
-        }
+        // Past the offset asked for, and past what earlier answers showed
+        // (after a takeover or a rewind the store is behind them).
+        let after = handle.read_after(params.after_offset);
+        wait_past(&handle, after, deadline).await?;
         let read = handle.snapshot(&id).map_err(internal)?;
-        // Folded past the offset when waited for, yet a rewind (an aborted
-        // transaction) may have dropped it since: wait for the fold again.
-        if params
-            .after_offset
-            .is_some_and(|offset| read.folded <= offset)
-        {
+        // A rewind (an aborted transaction) may have dropped what was folded
+        // since the wait: wait for the fold again.
+        if read.folded <= after {
             continue;
         }
         let snapshot = decode(read.value.as_deref())?;

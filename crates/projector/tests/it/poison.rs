@@ -44,6 +44,11 @@ async fn garbage_goes_to_the_dead_letter_topic_and_its_partition_goes_on() -> an
     );
     assert_eq!(order["version"], 1);
 
+    // Answers come from the folded state; the dead letter is sent with the commit.
+    let placed = &appended[1];
+    projector
+        .wait_committed_past(placed.partition, placed.offset)
+        .await;
     let dead = read_committed_to_end(&kafka(), &topics.events_dlq).await?;
     assert_eq!(dead.len(), 1, "exactly the poison record");
     assert_eq!(dead[0].payload.as_deref(), Some(garbage.as_slice()));
@@ -90,7 +95,7 @@ async fn a_newer_schema_version_stops_its_partition_and_only_that_one() -> anyho
     let from_the_future =
         String::from_utf8(current)?.replace("\"schema_version\":1", "\"schema_version\":99");
 
-    tokio::task::spawn_blocking({
+    let appended = tokio::task::spawn_blocking({
         let (kafka, topic) = (kafka(), topics.events.clone());
         move || {
             let after = batch_of(blocked, 0, OrderEvent::OrderConfirmed {}).encode("order");
@@ -137,6 +142,10 @@ async fn a_newer_schema_version_stops_its_partition_and_only_that_one() -> anyho
     );
     let (ready, _) = projector.json("/readyz").await;
     assert_eq!(ready, 503, "a stopped partition makes the instance unready");
+    let healthy_record = &appended[2];
+    projector
+        .wait_committed_past(healthy_record.partition, healthy_record.offset)
+        .await;
     let dead = read_committed_to_end(&kafka(), &topics.events_dlq).await?;
     assert!(
         dead.is_empty(),

@@ -1,5 +1,6 @@
 //! The projector as a child process, so tests can `kill -9` it.
 
+use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -240,18 +241,47 @@ impl Projector {
             "the projector to catch up",
             Duration::from_secs(120),
             async || {
-                let (_, ownership) = self.json("/partitions").await;
-                let partitions = ownership["partitions"].as_array()?;
+                let committed = self.committed_offsets().await;
                 let caught_up = ends.iter().enumerate().all(|(p, end)| {
-                    partitions.iter().any(|v| {
-                        v["partition"].as_i64() == Some(p as i64)
-                            && v["committed_offset"].as_i64().unwrap_or(0) >= *end
-                    })
+                    committed
+                        .get(&(p as i32))
+                        .is_some_and(|committed| committed >= end)
                 });
                 caught_up.then_some(())
             },
         )
         .await;
+    }
+
+    /// Waits until `partition` has committed past `offset`, so what folding
+    /// it sent (changelog, changes, dead letters) is readable.
+    pub async fn wait_committed_past(&self, partition: i32, offset: i64) {
+        eventually(
+            "the projector to commit",
+            Duration::from_secs(60),
+            async || {
+                let committed = self.committed_offsets().await;
+                committed
+                    .get(&partition)
+                    .is_some_and(|&committed| committed > offset)
+                    .then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// The next offset not committed yet, per owned partition.
+    async fn committed_offsets(&self) -> BTreeMap<i32, i64> {
+        let (_, ownership) = self.json("/partitions").await;
+        ownership["partitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|v| {
+                let partition = i32::try_from(v["partition"].as_i64()?).ok()?;
+                Some((partition, v["committed_offset"].as_i64()?))
+            })
+            .collect()
     }
 }
 
