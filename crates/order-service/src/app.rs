@@ -15,6 +15,7 @@ use crate::execute::Executor;
 use crate::idempotency::IdempotencyCache;
 use crate::projector::ProjectorClient;
 use crate::routes::{self, AppState};
+use crate::snapshots::Snapshots;
 
 /// A started order-service.
 pub struct Application {
@@ -55,6 +56,7 @@ impl Application {
                 events_topic: topics.events.clone(),
                 verdict_timeout: config.verdict_timeout(),
                 conflict_retries: config.conflict_retries,
+                snapshots: Arc::new(Snapshots::new(config.snapshot_cache)),
             },
             idempotency: IdempotencyCache::default(),
             kafka: KafkaProbe::new(&kafka).context("creating the Kafka probe")?,

@@ -46,6 +46,10 @@ pub struct Config {
     /// How often a command without `If-Match` is re-executed after a conflict.
     #[arg(long, env = "ORDER_SERVICE_CONFLICT_RETRIES", default_value_t = 5)]
     pub conflict_retries: u32,
+    /// Order snapshots remembered, so a command on an order this instance
+    /// just wrote skips reading it from the projector; 0 turns that off.
+    #[arg(long, env = "ORDER_SERVICE_SNAPSHOT_CACHE", default_value_t = 100_000)]
+    pub snapshot_cache: usize,
     /// How long the first append of a shared transaction waits for others, in µs.
     #[arg(long, env = "ORDER_SERVICE_LINGER_US", default_value_t = 1_000)]
     pub linger_us: u64,

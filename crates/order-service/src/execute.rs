@@ -6,18 +6,20 @@
 //! command got there first) is re-executed on the new state, a bounded number
 //! of times, unless the caller pinned a version with `If-Match`.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::Utc;
 use domain::aggregate::{CommandBatch, CommandMeta, Verdict};
-use domain::order::{ErrorKind, OrderAggregate, OrderCommand, OrderError, decide};
+use domain::order::{ErrorKind, OrderAggregate, OrderCommand, OrderError, OrderEvent, decide};
 use event_store::{AppendError, AppendRecord, Appender};
 use service_kit::Problem;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::projector::{OrderSnapshot, ProjectorClient, ProjectorError, Wait};
+use crate::snapshots::Snapshots;
 
 /// Runs commands against the log.
 #[derive(Clone)]
@@ -32,6 +34,17 @@ pub struct Executor {
     pub verdict_timeout: Duration,
     /// Re-executions after a conflict, without `If-Match`.
     pub conflict_retries: u32,
+    /// The snapshots this instance saw last: a command on an order it just
+    /// wrote is decided without reading the projector first.
+    pub snapshots: Arc<Snapshots>,
+}
+
+/// What deciding on a snapshot came to.
+enum Decision {
+    /// Nothing to append: the answer is this snapshot.
+    Answer(Box<OrderSnapshot>),
+    /// Append this batch.
+    Append(CommandBatch<OrderEvent>),
 }
 
 /// One command to run.
@@ -143,41 +156,20 @@ impl Executor {
         };
         let mut after_offset = None;
         for attempt in 1..=self.conflict_retries + 1 {
-            let snapshot = if request.new_id && attempt == 1 {
-                OrderSnapshot::default()
+            let (snapshot, decision) = if attempt == 1 && request.new_id {
+                let snapshot = OrderSnapshot::default();
+                let decision = decide_on(request, &snapshot)?;
+                (snapshot, decision)
+            } else if let Some((snapshot, batch)) = self.remembered(request, attempt) {
+                (snapshot, Decision::Append(batch))
             } else {
-                let wait = Wait {
-                    after_offset,
-                    ..wait
-                };
-                self.projector.snapshot(request.order_id, wait).await?
+                let snapshot = self.read(request.order_id, after_offset, wait).await?;
+                let decision = decide_on(request, &snapshot)?;
+                (snapshot, decision)
             };
-            if snapshot
-                .recent_commands()
-                .any(|id| *id == request.command_id)
-            {
-                // A retry (same Idempotency-Key) of a command the log already
-                // accepted: deciding again would refuse it as illegal now.
-                tracing::debug!("already accepted; answering the current state");
-                return Ok(snapshot);
-            }
-            if let Some(expected) = request.if_match
-                && snapshot.version != expected
-            {
-                return Err(ExecuteError::PreconditionFailed {
-                    current: snapshot.version,
-                });
-            }
-            let events = decide(&request.command, &snapshot.state)?;
-            let meta = CommandMeta {
-                aggregate_id: request.order_id,
-                command_id: request.command_id,
-                correlation_id: request.command_id,
-                occurred_at: Utc::now(),
-            };
-            let Ok(batch) = CommandBatch::new(meta, snapshot.version, events, Uuid::now_v7) else {
-                // A command that decides no events changes nothing.
-                return Ok(snapshot);
+            let batch = match decision {
+                Decision::Answer(snapshot) => return Ok(*snapshot),
+                Decision::Append(batch) => batch,
             };
             let appended = self
                 .appender
@@ -235,7 +227,11 @@ impl Executor {
             };
             match verdict {
                 // The fold is deterministic: the projector's new snapshot is this one.
-                Verdict::Accepted { .. } => return Ok(snapshot.apply::<OrderAggregate>(&batch).0),
+                Verdict::Accepted { .. } => {
+                    let next = snapshot.apply::<OrderAggregate>(&batch).0;
+                    self.snapshots.put(request.order_id, &next);
+                    return Ok(next);
+                }
                 Verdict::Duplicate => {
                     return Ok(self
                         .state_after(request.order_id, appended.offset, wait)
@@ -260,6 +256,42 @@ impl Executor {
         })
     }
 
+    /// A batch decided on the snapshot this instance remembers, on the first
+    /// attempt. Only an append is trusted to it (a stale snapshot makes it a
+    /// conflict); a refusal, an `If-Match` mismatch or a replay is decided
+    /// again on the projector's state.
+    fn remembered(
+        &self,
+        request: &CommandRequest,
+        attempt: u32,
+    ) -> Option<(OrderSnapshot, CommandBatch<OrderEvent>)> {
+        if attempt > 1 {
+            return None;
+        }
+        let snapshot = self.snapshots.get(&request.order_id)?;
+        match decide_on(request, &snapshot) {
+            Ok(Decision::Append(batch)) => Some((snapshot, batch)),
+            _ => None,
+        }
+    }
+
+    /// The order's state from the projector (past `after_offset`, if
+    /// given), remembered for the next command.
+    async fn read(
+        &self,
+        order_id: Uuid,
+        after_offset: Option<i64>,
+        wait: Wait,
+    ) -> Result<OrderSnapshot, ProjectorError> {
+        let wait = Wait {
+            after_offset,
+            ..wait
+        };
+        let snapshot = self.projector.snapshot(order_id, wait).await?;
+        self.snapshots.put(order_id, &snapshot);
+        Ok(snapshot)
+    }
+
     /// The order's state once the projector has folded past `offset`.
     async fn state_after(
         &self,
@@ -267,10 +299,41 @@ impl Executor {
         offset: i64,
         wait: Wait,
     ) -> Result<OrderSnapshot, ProjectorError> {
-        let wait = Wait {
-            after_offset: Some(offset),
-            ..wait
-        };
-        self.projector.snapshot(order_id, wait).await
+        self.read(order_id, Some(offset), wait).await
     }
+}
+
+/// Checks a command against a snapshot and decides it: the answer at once
+/// (already accepted, or nothing to change), or a batch to append.
+fn decide_on(request: &CommandRequest, snapshot: &OrderSnapshot) -> Result<Decision, ExecuteError> {
+    if snapshot
+        .recent_commands()
+        .any(|id| *id == request.command_id)
+    {
+        // A retry (same Idempotency-Key) of a command the log already
+        // accepted: deciding again would refuse it as illegal now.
+        tracing::debug!("already accepted; answering the current state");
+        return Ok(Decision::Answer(Box::new(snapshot.clone())));
+    }
+    if let Some(expected) = request.if_match
+        && snapshot.version != expected
+    {
+        return Err(ExecuteError::PreconditionFailed {
+            current: snapshot.version,
+        });
+    }
+    let events = decide(&request.command, &snapshot.state)?;
+    let meta = CommandMeta {
+        aggregate_id: request.order_id,
+        command_id: request.command_id,
+        correlation_id: request.command_id,
+        occurred_at: Utc::now(),
+    };
+    Ok(
+        match CommandBatch::new(meta, snapshot.version, events, Uuid::now_v7) {
+            Ok(batch) => Decision::Append(batch),
+            // A command that decides no events changes nothing.
+            Err(_) => Decision::Answer(Box::new(snapshot.clone())),
+        },
+    )
 }

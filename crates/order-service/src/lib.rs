@@ -20,6 +20,7 @@ pub mod execute;
 pub mod idempotency;
 pub mod projector;
 pub mod routes;
+pub mod snapshots;
 pub mod view;
 
 pub use app::Application;

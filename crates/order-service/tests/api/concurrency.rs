@@ -138,3 +138,53 @@ async fn concurrent_commands_pinned_with_if_match_let_exactly_one_through() {
     let (_, etag, _) = system.get(&format!("/orders/{id}")).await;
     assert_eq!(etag.as_deref(), Some("\"2\""));
 }
+
+/// An instance remembers the snapshots it wrote. Another instance changes
+/// the order behind its back: the first instance's next commands are still
+/// answered truthfully, a stale snapshot costing a retry, never a wrong answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_remembers_an_older_state_still_answers_truthfully() {
+    let system = start().await;
+    let other = system.another_service().await;
+    let id = system.place().await;
+    let post = |base_url: &str, path: &str, body: Option<serde_json::Value>| {
+        let request = system.http.post(format!("{base_url}/orders/{id}/{path}"));
+        let request = match body {
+            Some(body) => request.json(&body),
+            None => request,
+        };
+        system.send(request)
+    };
+    let parcel = json!({"carrier": "DHL", "tracking_number": "JD1"});
+
+    // This instance remembers "placed"; the other confirms the order.
+    let (status, _, order) = post(&other.base_url, "confirm", None).await;
+    assert_eq!((status, &order["version"]), (200, &json!(2)), "{order}");
+    // Shipping a placed order is refused, but the order is confirmed now:
+    // the refusal is not answered, the ship is.
+    let (status, _, order) = post(&system.base_url, "ship", Some(parcel.clone())).await;
+    assert_eq!(
+        (status, &order["version"], &order["status"]),
+        (200, &json!(3), &json!("shipped")),
+        "{order}"
+    );
+
+    // The other instance delivers. This one remembers "shipped", on which a
+    // delivery is legal: it is appended, judged a conflict, and decided again
+    // on the order as it is.
+    let (status, _, order) = post(&other.base_url, "deliver", None).await;
+    assert_eq!((status, &order["version"]), (200, &json!(4)), "{order}");
+    let (status, _, problem) = post(&system.base_url, "deliver", None).await;
+    assert_eq!(status, 409, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("delivered")),
+        "refused for what the order is now: {problem}"
+    );
+    let (_, _, order) = system.get(&format!("/orders/{id}")).await;
+    assert_eq!(
+        (&order["version"], &order["status"]),
+        (&json!(4), &json!("delivered"))
+    );
+}
