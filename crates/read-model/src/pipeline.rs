@@ -137,9 +137,21 @@ pub enum Limit {
 /// The pipeline of one projection.
 pub struct Pipeline<P: Projection> {
     config: PipelineConfig,
-    projection: P,
+    projection: std::sync::Arc<P>,
     pool: PgPool,
     metrics: std::sync::Arc<PipelineMetrics>,
+}
+
+// By hand: a derive would ask for `P: Clone`.
+impl<P: Projection> Clone for Pipeline<P> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            projection: self.projection.clone(),
+            pool: self.pool.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
 }
 
 impl<P: Projection> Pipeline<P> {
@@ -152,7 +164,7 @@ impl<P: Projection> Pipeline<P> {
     ) -> Self {
         Self {
             config,
-            projection,
+            projection: std::sync::Arc::new(projection),
             pool,
             metrics,
         }
@@ -164,15 +176,29 @@ impl<P: Projection> Pipeline<P> {
     /// Each partition is a lane of its own, with its own consumer and SQL
     /// transactions: an aggregate's records are all in one partition, so
     /// lanes never write the same rows, and PostgreSQL works on one lane's
-    /// batch while the others fold theirs.
+    /// batch while the others fold theirs. Each lane is a task of its own,
+    /// so their decoding and folding run on every core.
     pub async fn run(
         &self,
         limit: Limit,
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
-        let lanes = (0..self.config.partitions)
-            .map(|partition| Box::pin(self.run_lane(partition, &limit, shutdown.clone())));
-        futures_util::future::try_join_all(lanes).await?;
+        let mut lanes = tokio::task::JoinSet::new();
+        for partition in 0..self.config.partitions {
+            let (lane, limit, shutdown) = (self.clone(), limit.clone(), shutdown.clone());
+            lanes.spawn(async move { lane.run_lane(partition, &limit, shutdown).await });
+        }
+        // The first failure ends the run; dropping the set stops the other lanes.
+        while let Some(finished) = lanes.join_next().await {
+            match finished {
+                Ok(result) => result?,
+                Err(join_error) => match join_error.try_into_panic() {
+                    Ok(panic) => std::panic::resume_unwind(panic),
+                    // Cancelled: the runtime is shutting down.
+                    Err(_) => return Ok(()),
+                },
+            }
+        }
         Ok(())
     }
 
