@@ -137,7 +137,9 @@ async fn folded_answers_come_before_their_commit_and_survive_a_crash() -> anyhow
     // offset sees the write too: it waits until the fold is back where
     // answers had been.
     projector.restart().await;
-    let (code, plain) = projector.json(&format!("/orders/{order_id}")).await;
+    let (code, plain) = projector
+        .json(&format!("/orders/{order_id}?wait_ms=20000"))
+        .await;
     assert_eq!(
         (code, plain["version"].as_u64()),
         (200, Some(1)),
