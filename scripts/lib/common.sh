@@ -60,3 +60,15 @@ apt_install() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
     || die "apt-get could not install ${missing[*]}"
 }
+
+# Dies, naming who holds it, when something already listens on HOST:PORT; a
+# service of ours would only fail to bind it later.
+require_free_port() {
+  local addr=$1 who=$2 setting=$3
+  local host=${addr%:*} port=${addr##*:}
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null || return 0
+  local holder
+  holder=$(ss -Hltnp "sport = :$port" 2>/dev/null | grep -o 'users:(("[^"]*",pid=[0-9]*' | head -n 1 \
+    | sed -E 's/users:\(\("([^"]*)",pid=([0-9]*)/\1 (pid \2)/')
+  die "port $port is already in use${holder:+ by $holder}: $who needs $addr. Stop whatever listens there (a demo still running in another terminal? Ctrl-C it), or give $who another address with $setting=127.0.0.1:<port>."
+}

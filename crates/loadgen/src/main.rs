@@ -3,12 +3,14 @@
 //! records of the same size; shows progress and prints throughput and latency
 //! percentiles (HDR histograms).
 //!
-//! Layout: `main` (flags, the run loop), [`report`] (histograms and the summary),
-//! [`orders`] (one order's lifecycle over HTTP), [`raw`] (appends without the API).
+//! Layout: `main` (flags, the run loop), [`stop`] (when to stop: a deadline or
+//! Ctrl-C), [`report`] (histograms and the summary), [`orders`] (one order's
+//! lifecycle over HTTP), [`raw`] (appends without the API).
 
 mod orders;
 mod raw;
 mod report;
+mod stop;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -18,6 +20,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::Mutex;
 
 use report::Report;
+use stop::Stop;
 
 /// What to drive.
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -52,9 +55,10 @@ struct Args {
     /// Requests in flight at once.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     concurrency: u64,
-    /// How long to run, in seconds.
-    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=86_400))]
-    duration: u64,
+    /// How long to run, in seconds; without it, until Ctrl-C or SIGTERM (the
+    /// summary is printed either way).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+    duration: Option<u64>,
     /// Kafka brokers (raw mode).
     #[arg(
         long,
@@ -70,16 +74,19 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let duration = Duration::from_secs(args.duration);
     let report = Arc::new(Mutex::new(Report::default()));
-    let progress = ProgressBar::new(args.duration);
-    progress.set_style(ProgressStyle::with_template(
-        "{spinner} {elapsed_precise} [{bar:30}] {msg}",
-    )?);
+    let progress = match args.duration {
+        Some(seconds) => ProgressBar::new(seconds).with_style(ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} [{bar:30}] {msg}",
+        )?),
+        None => ProgressBar::new_spinner().with_style(ProgressStyle::with_template(
+            "{spinner} {elapsed_precise} {msg} (Ctrl-C stops)",
+        )?),
+    };
 
     let pacer = Pacer::new(args.rate, args.concurrency);
     let started = Instant::now();
-    let deadline = started + duration;
+    let stop = Stop::new(args.duration.map(|seconds| started + Duration::from_secs(seconds)));
     let workers: Vec<_> = match args.mode {
         Mode::Orders => {
             let client = orders::Client::new(&args.url);
@@ -88,7 +95,7 @@ async fn main() -> anyhow::Result<()> {
                     tokio::spawn(orders::drive(
                         client.clone(),
                         pacer.clone(),
-                        deadline,
+                        stop.clone(),
                         report.clone(),
                     ))
                 })
@@ -102,15 +109,15 @@ async fn main() -> anyhow::Result<()> {
                     tokio::spawn(raw::drive(
                         target.clone(),
                         pacer.clone(),
-                        deadline,
+                        stop.clone(),
                         report.clone(),
                     ))
                 })
                 .collect()
         }
     };
-    while Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
+    while !stop.is_due() {
+        stop.sleep(Duration::from_millis(500)).await;
         let elapsed = started.elapsed();
         let summary = report.lock().await.progress(elapsed);
         progress.set_position(elapsed.as_secs());

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::Pacer;
+use crate::stop::Stop;
 use crate::report::Report;
 
 /// The API's address and a connection pool.
@@ -51,22 +52,22 @@ impl Client {
     }
 }
 
-/// Runs lifecycles until the deadline, pacing request starts.
+/// Runs lifecycles until it is time to stop, pacing request starts.
 pub async fn drive(
     client: Client,
     pacer: Pacer,
-    deadline: Instant,
+    stop: Stop,
     report: Arc<Mutex<Report>>,
 ) -> anyhow::Result<()> {
     let mut next_start = Instant::now();
     let (mut n, mut orders) = (0u64, 0u64);
-    while Instant::now() < deadline {
+    while !stop.is_due() {
         let mut order_id = String::new();
         orders += 1;
         let cancelled = orders % 4 == 0;
         for step in 0..5 {
-            tokio::time::sleep_until(next_start.into()).await;
-            if Instant::now() >= deadline {
+            stop.sleep_until(next_start).await;
+            if stop.is_due() {
                 return Ok(());
             }
             n += 1;

@@ -14,6 +14,7 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::Pacer;
+use crate::stop::Stop;
 use crate::report::Report;
 
 /// Where raw appends go, and what they carry.
@@ -74,16 +75,19 @@ fn sample_command() -> Vec<u8> {
         .encode("order")
 }
 
-/// Appends until the deadline, pacing starts.
+/// Appends until it is time to stop, pacing starts.
 pub async fn drive(
     target: Target,
     pacer: Pacer,
-    deadline: Instant,
+    stop: Stop,
     report: Arc<Mutex<Report>>,
 ) -> anyhow::Result<()> {
     let mut next_start = Instant::now();
-    while Instant::now() < deadline {
-        tokio::time::sleep_until(next_start.into()).await;
+    while !stop.is_due() {
+        stop.sleep_until(next_start).await;
+        if stop.is_due() {
+            break;
+        }
         let started = Instant::now();
         let record = AppendRecord {
             topic: target.topic.clone(),
