@@ -6,7 +6,8 @@ STATE_DIR=${KAFKA_ORDERS_STATE_DIR:-$REPO_ROOT/.local}
 LOG_DIR=$STATE_DIR/logs
 
 KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
-DATABASE_URL=${DATABASE_URL:-postgres://orders:orders@127.0.0.1:5432/orders}
+# PGPORT moves the scripts' PostgreSQL (see scripts/lib/postgres.sh) and this default with it.
+DATABASE_URL=${DATABASE_URL:-postgres://orders:orders@127.0.0.1:${PGPORT:-5432}/orders}
 export KAFKA_BOOTSTRAP_SERVERS=$KAFKA_BOOTSTRAP DATABASE_URL
 
 mkdir -p "$STATE_DIR" "$LOG_DIR"
@@ -22,6 +23,9 @@ show_log_tail() {
   tail -n "$lines" "$file" >&2
   printf -- '-----\n' >&2
 }
+
+# A connection URL with its password masked, for messages.
+redact_url() { sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#' <<<"$1"; }
 
 # True when the process in the pid file is alive.
 pid_alive() {
@@ -55,10 +59,16 @@ apt_install() {
   [ ${#missing[@]} -eq 0 ] && return 0
   command -v apt-get >/dev/null || die "missing packages ${missing[*]} and no apt-get to install them"
   local sudo=; [ "$(id -u)" -eq 0 ] || sudo=sudo
-  log "installing ${missing[*]}"
-  if [ -z "$APT_UPDATED" ]; then $sudo apt-get update -qq >&2; APT_UPDATED=1; fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 \
-    || die "apt-get could not install ${missing[*]}"
+  local apt_log=$LOG_DIR/apt.log
+  log "installing ${missing[*]} with apt-get (log: $apt_log)"
+  if [ -z "$APT_UPDATED" ]; then
+    $sudo apt-get update -qq >>"$apt_log" 2>&1 \
+      || { show_log_tail "$apt_log" 20; die "apt-get update failed"; }
+    APT_UPDATED=1
+  fi
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >>"$apt_log" 2>&1 \
+    || { show_log_tail "$apt_log" 20; die "apt-get could not install ${missing[*]}"; }
 }
 
 # Dies, naming who holds it, when something already listens on HOST:PORT; a

@@ -54,6 +54,10 @@ kafka_up() {
   fi
 
   local host=${KAFKA_BOOTSTRAP%:*} port=${KAFKA_BOOTSTRAP##*:}
+  # Something else on the broker's ports would only show as a broker that
+  # never answers.
+  require_free_port "$KAFKA_BOOTSTRAP" "the Kafka broker" KAFKA_BOOTSTRAP_SERVERS
+  require_free_port "$host:$((port + 1))" "the Kafka controller (the broker's port + 1)" KAFKA_BOOTSTRAP_SERVERS
   mkdir -p "$KAFKA_DIR"
   sed -e "s:@STATE@:$KAFKA_DIR:g" -e "s:@HOST@:$host:g" -e "s:@PORT@:$port:g" \
       -e "s:@CONTROLLER_PORT@:$((port + 1)):g" \
@@ -81,7 +85,7 @@ kafka_up() {
   if ! kafka_wait_ready "$cp" "$KAFKA_START_TIMEOUT"; then
     show_log_tail "$KAFKA_LOG" 80
     stop_pid "$KAFKA_PID" kafka 10
-    die "Kafka did not answer metadata requests on $KAFKA_BOOTSTRAP within ${KAFKA_START_TIMEOUT}s"
+    die "Kafka did not answer metadata requests on $KAFKA_BOOTSTRAP within ${KAFKA_START_TIMEOUT}s; its log ($KAFKA_LOG, last lines above) says why. A busy or slow machine may need KAFKA_START_TIMEOUT=300; scripts/infra reset wipes storage left broken (by a full disk, say), topics included"
   fi
   log "Kafka ready in $((SECONDS - started))s"
 }

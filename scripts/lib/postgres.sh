@@ -50,18 +50,40 @@ SELECT 'CREATE DATABASE $PG_APP_DB OWNER $PG_APP_USER'
 SQL
 }
 
+# True when our cluster is the server on PG_PORT (its pid file names the port
+# on its fourth line).
+pg_ours_on_port() {
+  local pidfile=$1/postmaster.pid
+  [ -f "$pidfile" ] && [ "$(sed -n 4p "$pidfile")" = "$PG_PORT" ]
+}
+
+# A server we did not start: the services need DATABASE_URL to work there. The
+# app's role and database are created when its superuser lets us in
+# (a distribution's server, peer authentication as `postgres`); otherwise the
+# user has to choose, and the message says how.
+pg_use_external() {
+  local error
+  error=$(psql -w -qtA -c 'SELECT 1' -d "$DATABASE_URL" 2>&1 >/dev/null) && return 0
+  as_pg_owner psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -w -qtAc 'SELECT 1' \
+    >/dev/null 2>&1 || die "a PostgreSQL not started by these scripts listens on $PG_HOST:$PG_PORT, and it refuses DATABASE_URL=$(redact_url "$DATABASE_URL"): ${error:-no answer}
+  Either create the role and database there:
+    CREATE ROLE $PG_APP_USER LOGIN CREATEDB PASSWORD '$PG_APP_PASSWORD'; CREATE DATABASE $PG_APP_DB OWNER $PG_APP_USER;
+  or point DATABASE_URL at a database of yours on it (the role needs CREATEDB for the tests),
+  or let the scripts run their own PostgreSQL on another port: PGPORT=5433 scripts/demo"
+  pg_ensure_app_db as_pg_owner psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres -w
+}
+
 pg_up() {
   local bin; bin=$(pg_bin)
   local cluster; cluster=$(pg_cluster_dir)
   local data=$cluster/data PG_LOG=$cluster/postgres.log
   if pg_ready; then
-    if [ -f "$data/postmaster.pid" ]; then
+    if pg_ours_on_port "$data"; then
       log "PostgreSQL (ours) already running on $PG_HOST:$PG_PORT"
     else
       log "using the PostgreSQL already listening on $PG_HOST:$PG_PORT"
+      pg_use_external
       touch "$PG_EXTERNAL_MARK"
-      psql "$DATABASE_URL" -qtAc 'SELECT 1' >/dev/null 2>&1 \
-        || pg_ensure_app_db as_pg_owner psql -h "$PG_HOST" -p "$PG_PORT" -U postgres -d postgres
     fi
     return
   fi

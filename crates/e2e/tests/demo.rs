@@ -1,6 +1,7 @@
 //! The README's first command, run for a bounded time on topics and a
 //! database of its own: orders reach every state, the read model equals the
-//! fold of the log, and e-mails and webhooks arrive.
+//! fold of the log, and e-mails and webhooks arrive. (`newcomer.rs` runs it
+//! with no settings at all and stops it with Ctrl-C.)
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -34,7 +35,6 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
         move || {
             Command::new("bash")
                 .arg(root.join("scripts/demo"))
-                .env("DEMO_PROFILE", "debug")
                 .env("DEMO_SECONDS", "25")
                 .env("DEMO_RATE", "40")
                 .env("TOPIC_PREFIX", &prefix)

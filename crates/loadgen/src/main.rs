@@ -86,7 +86,10 @@ async fn main() -> anyhow::Result<()> {
 
     let pacer = Pacer::new(args.rate, args.concurrency);
     let started = Instant::now();
-    let stop = Stop::new(args.duration.map(|seconds| started + Duration::from_secs(seconds)));
+    let stop = Stop::new(
+        args.duration
+            .map(|seconds| started + Duration::from_secs(seconds)),
+    );
     let workers: Vec<_> = match args.mode {
         Mode::Orders => {
             let client = orders::Client::new(&args.url);

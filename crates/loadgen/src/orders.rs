@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 
 use crate::Pacer;
-use crate::stop::Stop;
 use crate::report::Report;
+use crate::stop::Stop;
 
 /// The API's address and a connection pool.
 #[derive(Clone)]

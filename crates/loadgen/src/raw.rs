@@ -14,8 +14,8 @@ use tokio::sync::Mutex;
 use uuid::Uuid;
 
 use crate::Pacer;
-use crate::stop::Stop;
 use crate::report::Report;
+use crate::stop::Stop;
 
 /// Where raw appends go, and what they carry.
 #[derive(Clone)]

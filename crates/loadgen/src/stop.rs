@@ -36,7 +36,9 @@ impl Stop {
     /// True once it is time to stop.
     pub fn is_due(&self) -> bool {
         self.signalled.0.load(Ordering::SeqCst)
-            || self.deadline.is_some_and(|deadline| Instant::now() >= deadline)
+            || self
+                .deadline
+                .is_some_and(|deadline| Instant::now() >= deadline)
     }
 
     /// Sleeps until `until`, waking early when a signal comes.

@@ -75,7 +75,7 @@ impl Application {
             .context("checking the topics")?;
 
         let ledger = Ledger::connect_lazy(&config.database_url).context("--database-url")?;
-        let mut consumer_config = kafka.self_positioned_consumer_config(&config.group_id);
+        let mut consumer_config = kafka.self_positioned_consumer_config(&config.group_id());
         let consumer: StreamConsumer = consumer_config
             .set("auto.offset.reset", "earliest")
             // Static membership: a restarted instance takes its partitions

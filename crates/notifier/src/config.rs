@@ -17,9 +17,10 @@ pub struct Config {
     /// Brokers and topics.
     #[command(flatten)]
     pub topics: service_kit::topics::TopicArgs,
-    /// The consumer group of the notifier instances.
-    #[arg(long, env = "NOTIFIER_GROUP_ID", default_value = "orders-notifier")]
-    pub group_id: String,
+    /// The consumer group of the notifier instances (default
+    /// `<topic prefix>-notifier`: other topics, another group).
+    #[arg(long, env = "NOTIFIER_GROUP_ID")]
+    pub group_id: Option<String>,
     /// This instance's name (its dead-letter producer's transactional id).
     #[arg(long, env = "NOTIFIER_INSTANCE_ID", default_value = "notifier-0")]
     pub instance_id: String,
@@ -82,6 +83,13 @@ pub struct Config {
 }
 
 impl Config {
+    /// The consumer group: `--group-id`, or one named after the topics.
+    pub fn group_id(&self) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-notifier", self.topics.topic_prefix))
+    }
+
     /// The retry policy from the flags.
     pub fn policy(&self) -> crate::worker::Policy {
         crate::worker::Policy {
@@ -97,5 +105,20 @@ impl Config {
     /// The notifier's dead-letter topic.
     pub fn dlq_topic(&self) -> String {
         format!("{}.notifier.dlq", self.topics.topic_prefix)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Config;
+
+    #[test]
+    fn the_group_follows_the_topics_unless_named() {
+        let default = Config::try_parse_from(["notifier"]).expect("defaults parse");
+        assert_eq!(default.group_id(), "orders-notifier");
+        let other = Config::try_parse_from(["notifier", "--topic-prefix=demo-7"]).expect("parses");
+        assert_eq!(other.group_id(), "demo-7-notifier");
     }
 }

@@ -1,5 +1,5 @@
-//! The notifier: the side effects of accepted order events (DESIGN.md, "Side
-//! effects" and guarantee 5), each performed once as far as the effects
+//! The notifier: the side effects of accepted order events (e-mails and
+//! signed webhooks), each performed once as far as the effects
 //! table can tell, at least once (or at most once, per kind) as far as the
 //! outside world can.
 //!

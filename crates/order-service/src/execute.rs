@@ -1,4 +1,4 @@
-//! The write path: execute, order, validate (DESIGN.md).
+//! The write path: execute, order, validate.
 //!
 //! Read the order's snapshot from the projector, check `If-Match`, `decide`,
 //! append the batch through the group-commit appender, then wait for the

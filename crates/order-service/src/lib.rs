@@ -1,4 +1,4 @@
-//! order-service: the public HTTP API of DESIGN.md. It validates requests,
+//! order-service: the public HTTP API of orders. It validates requests,
 //! decides with the domain, appends the command's events in a shared Kafka
 //! transaction, and answers once the projector has judged them
 //! (read-your-writes).

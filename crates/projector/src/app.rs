@@ -59,7 +59,7 @@ impl Application {
         let processor_config = ProcessorConfig {
             kafka: kafka.clone(),
             topics: topics.clone(),
-            group_id: config.group_id.clone(),
+            group_id: config.group_id(),
             instance_id: config.instance_id.clone(),
             advertised_addr,
             session_timeout: config.session_timeout(),
@@ -71,7 +71,7 @@ impl Application {
         let directory = Directory::spawn(
             DirectoryConfig {
                 kafka: kafka.clone(),
-                group_id: config.group_id.clone(),
+                group_id: config.group_id(),
                 topics: topics.clone(),
                 instance_id: config.instance_id.clone(),
                 standby_replicas: config.standby_replicas,

@@ -17,9 +17,10 @@ pub struct Config {
     /// Brokers and topics.
     #[command(flatten)]
     pub topics: service_kit::topics::TopicArgs,
-    /// The consumer group the projector instances share.
-    #[arg(long, env = "PROJECTOR_GROUP_ID", default_value = "orders-projector")]
-    pub group_id: String,
+    /// The consumer group the projector instances share (default
+    /// `<topic prefix>-projector`: other topics, another group).
+    #[arg(long, env = "PROJECTOR_GROUP_ID")]
+    pub group_id: Option<String>,
     /// This instance's stable name: its group membership and transactional id.
     #[arg(long, env = "PROJECTOR_INSTANCE_ID", default_value = "projector-0")]
     pub instance_id: String,
@@ -75,6 +76,13 @@ pub enum Command {
 }
 
 impl Config {
+    /// The consumer group: `--group-id`, or one named after the topics.
+    pub fn group_id(&self) -> String {
+        self.group_id
+            .clone()
+            .unwrap_or_else(|| format!("{}-projector", self.topics.topic_prefix))
+    }
+
     /// The state folder, defaulted from the instance id.
     pub fn state_dir(&self) -> PathBuf {
         self.state_dir
@@ -132,5 +140,18 @@ mod tests {
             advertised.advertised_addr().ok().as_deref(),
             Some("projector:8081")
         );
+    }
+
+    #[test]
+    fn the_group_follows_the_topics_unless_named() {
+        // Two projectors on other topics in one group would be handed each
+        // other's partitions by a static-membership rejoin.
+        let default = Config::try_parse_from(["projector"]).expect("defaults parse");
+        assert_eq!(default.group_id(), "orders-projector");
+        let other = Config::try_parse_from(["projector", "--topic-prefix=demo-7"]).expect("parses");
+        assert_eq!(other.group_id(), "demo-7-projector");
+        let named = Config::try_parse_from(["projector", "--topic-prefix=demo-7", "--group-id=g"])
+            .expect("parses");
+        assert_eq!(named.group_id(), "g");
     }
 }

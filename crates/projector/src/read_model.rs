@@ -25,7 +25,7 @@ pub fn pipeline_config(config: &Config) -> PipelineConfig {
         ),
         topic: event_store::StreamTopics::new(&config.topics.topic_prefix).events,
         partitions: config.topics.partitions,
-        group_id: format!("{}-read-model", config.group_id),
+        group_id: format!("{}-read-model", config.group_id()),
         max_batch: MAX_BATCH,
         linger: Duration::from_millis(20),
     }

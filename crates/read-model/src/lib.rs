@@ -1,4 +1,4 @@
-//! The PostgreSQL read model of orders (DESIGN.md, guarantee 3).
+//! The PostgreSQL read model of orders: lists and histories, exactly once.
 //!
 //! A second fold of `orders.events`, with the same validation rule from
 //! `domain`, into tables the API can filter and page:

@@ -12,10 +12,11 @@ use read_model::queries::{ListOrders, list_orders};
 use sqlx::{Connection, PgPool};
 use uuid::Uuid;
 
-use crate::support::database::{PrivateCluster, TestDatabase};
+use crate::support::database::TestDatabase;
 use crate::support::process::Projector;
 use crate::support::{PARTITIONS, Rng, eventually, fresh_topics, kafka, write};
 use e2e::fold::{LogFold, fold_log};
+use e2e::postgres::PrivateCluster;
 
 type OrderSnapshot = domain::aggregate::Snapshot<Option<Order>>;
 

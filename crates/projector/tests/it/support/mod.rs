@@ -7,7 +7,7 @@ pub mod database;
 pub mod process;
 pub mod writer;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use event_store::{KafkaConfig, StreamTopics, ensure_topics};
 use uuid::Uuid;
@@ -58,24 +58,7 @@ pub async fn write(
     .await?
 }
 
-/// Polls `check` until it returns `Some`, failing after `timeout`.
-pub async fn eventually<T>(
-    what: &str,
-    timeout: Duration,
-    mut check: impl AsyncFnMut() -> Option<T>,
-) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "timed out after {timeout:?} waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+pub use e2e::wait::eventually;
 
 /// A small deterministic generator (xorshift), so failures reproduce from the seed.
 pub struct Rng(u64);
