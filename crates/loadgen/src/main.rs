@@ -4,8 +4,8 @@
 //! percentiles (HDR histograms).
 //!
 //! Layout: `main` (flags, the run loop), [`stop`] (when to stop: a deadline or
-//! Ctrl-C), [`report`] (histograms and the summary), [`orders`] (one order's
-//! lifecycle over HTTP), [`raw`] (appends without the API).
+//! Ctrl-C), [`report`] (histograms and the summary), [`orders`] (orders over
+//! HTTP: lifecycles, or one hot order), [`raw`] (appends without the API).
 
 mod orders;
 mod raw;
@@ -27,6 +27,8 @@ use stop::Stop;
 enum Mode {
     /// Orders through the API: place, add an item, confirm, ship, deliver.
     Orders,
+    /// One order, and every worker adding to it: commands on a hot entity.
+    Hot,
     /// Records of the same size straight into the events topic, in shared
     /// transactions: the ceiling the API's append path is measured against.
     Raw,
@@ -97,6 +99,21 @@ async fn main() -> anyhow::Result<()> {
                 .map(|_| {
                     tokio::spawn(orders::drive(
                         client.clone(),
+                        pacer.clone(),
+                        stop.clone(),
+                        report.clone(),
+                    ))
+                })
+                .collect()
+        }
+        Mode::Hot => {
+            let client = orders::Client::new(&args.url);
+            let order_id = orders::place_hot(&client).await?;
+            (0..args.concurrency)
+                .map(|_| {
+                    tokio::spawn(orders::drive_hot(
+                        client.clone(),
+                        order_id.clone(),
                         pacer.clone(),
                         stop.clone(),
                         report.clone(),

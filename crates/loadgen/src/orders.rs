@@ -1,6 +1,7 @@
-//! One order's lifecycle over HTTP: place, add an item, confirm, ship, deliver
-//! (every fourth order is cancelled after confirming instead), so every
-//! status is reached.
+//! Orders over HTTP. [`drive`]: one order's lifecycle after another (place,
+//! add an item, confirm, ship, deliver; every fourth order is cancelled
+//! after confirming instead), so every status is reached. [`drive_hot`]:
+//! every worker adds to the same order, the hot-entity case.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -107,6 +108,44 @@ pub async fn drive(
                     .to_owned();
             }
         }
+    }
+    Ok(())
+}
+
+/// Places the order the hot-entity workers share; returns its id.
+pub async fn place_hot(client: &Client) -> anyhow::Result<String> {
+    let (status, answer) = client
+        .send(Method::POST, "/orders", Some(place_body(0)))
+        .await;
+    answer
+        .as_ref()
+        .and_then(|a| a["id"].as_str())
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow::anyhow!("placing the hot order answered {status}: {answer:?}"))
+}
+
+/// Adds one unit of one SKU to `order_id` until it is time to stop, pacing
+/// request starts: with many workers, many commands on one order at once.
+pub async fn drive_hot(
+    client: Client,
+    order_id: String,
+    pacer: Pacer,
+    stop: Stop,
+    report: Arc<Mutex<Report>>,
+) -> anyhow::Result<()> {
+    let path = format!("/orders/{order_id}/items");
+    let mut next_start = Instant::now();
+    while !stop.is_due() {
+        stop.sleep_until(next_start).await;
+        if stop.is_due() {
+            break;
+        }
+        let started = Instant::now();
+        let body = json!({"sku": "HOT-1", "quantity": 1, "unit_price_cents": 100});
+        let (status, _) = client.send(Method::POST, &path, Some(body)).await;
+        let ok = status.starts_with('2');
+        report.lock().await.record(started.elapsed(), &status, ok);
+        next_start = pacer.next_start(started).unwrap_or_else(Instant::now);
     }
     Ok(())
 }

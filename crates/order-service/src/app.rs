@@ -50,13 +50,15 @@ impl Application {
             )
         })?;
         let state = AppState {
-            executor: Executor {
+            orders: Executor {
                 appender,
                 projector,
+                resource: "orders",
                 events_topic: topics.events.clone(),
                 verdict_timeout: config.verdict_timeout(),
                 conflict_retries: config.conflict_retries,
                 snapshots: Arc::new(Snapshots::new(config.snapshot_cache)),
+                lanes: Arc::default(),
             },
             idempotency: IdempotencyCache::default(),
             kafka: KafkaProbe::new(&kafka).context("creating the Kafka probe")?,

@@ -1,82 +1,105 @@
-//! The write path: execute, order, validate.
+//! The write path: execute, order, validate, for any aggregate type.
 //!
-//! Read the order's snapshot from the projector, check `If-Match`, `decide`,
+//! Read the entity's snapshot from the projector, check `If-Match`, `decide`,
 //! append the batch through the group-commit appender, then wait for the
 //! projector to fold past it and read the verdict. A conflict (another
 //! command got there first) is re-executed on the new state, a bounded number
-//! of times, unless the caller pinned a version with `If-Match`.
+//! of times, unless the caller pinned a version with `If-Match`. Commands on
+//! one entity take turns within this instance ([`crate::lanes`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::StatusCode;
 use chrono::Utc;
-use domain::aggregate::{CommandBatch, CommandMeta, Verdict};
-use domain::order::{ErrorKind, OrderAggregate, OrderCommand, OrderError, OrderEvent, decide};
+use domain::aggregate::{
+    Aggregate, CommandBatch, CommandMeta, ErrorKind, Refusal, Snapshot, Verdict,
+};
 use event_store::{AppendError, AppendRecord, Appender};
 use service_kit::Problem;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::projector::{OrderSnapshot, ProjectorClient, ProjectorError, Wait};
+use crate::lanes::Lanes;
+use crate::projector::{ProjectorClient, ProjectorError, Wait};
 use crate::snapshots::Snapshots;
 
-/// Runs commands against the log.
-#[derive(Clone)]
-pub struct Executor {
+/// An entity's snapshot as the projector stores it.
+type SnapshotOf<A> = Snapshot<<A as Aggregate>::State>;
+
+/// Runs commands on entities of type `A` against the log.
+pub struct Executor<A: Aggregate> {
     /// Appends command batches in shared transactions.
     pub appender: Appender,
     /// Reads snapshots and verdicts.
     pub projector: ProjectorClient,
+    /// Where the projector serves the entities' states (`orders`: `/orders/{id}`).
+    pub resource: &'static str,
     /// The events topic.
     pub events_topic: String,
     /// The bound on waiting for a verdict.
     pub verdict_timeout: Duration,
     /// Re-executions after a conflict, without `If-Match`.
     pub conflict_retries: u32,
-    /// The snapshots this instance saw last: a command on an order it just
+    /// The snapshots this instance saw last: a command on an entity it just
     /// wrote is decided without reading the projector first.
-    pub snapshots: Arc<Snapshots>,
+    pub snapshots: Arc<Snapshots<A::State>>,
+    /// Commands on one entity take turns.
+    pub lanes: Arc<Lanes>,
+}
+
+impl<A: Aggregate> Clone for Executor<A> {
+    fn clone(&self) -> Self {
+        Self {
+            appender: self.appender.clone(),
+            projector: self.projector.clone(),
+            resource: self.resource,
+            events_topic: self.events_topic.clone(),
+            verdict_timeout: self.verdict_timeout,
+            conflict_retries: self.conflict_retries,
+            snapshots: self.snapshots.clone(),
+            lanes: self.lanes.clone(),
+        }
+    }
 }
 
 /// What deciding on a snapshot came to.
-enum Decision {
+enum Decision<A: Aggregate> {
     /// Nothing to append: the answer is this snapshot.
-    Answer(Box<OrderSnapshot>),
+    Answer(Box<SnapshotOf<A>>),
     /// Append this batch.
-    Append(CommandBatch<OrderEvent>),
+    Append(CommandBatch<A::Event>),
 }
 
 /// One command to run.
-#[derive(Clone, Debug)]
-pub struct CommandRequest {
-    /// The order it is for.
-    pub order_id: Uuid,
+pub struct CommandRequest<A: Aggregate> {
+    /// The entity it is for.
+    pub aggregate_id: Uuid,
     /// What is asked.
-    pub command: OrderCommand,
+    pub command: A::Command,
     /// Stable across retries (derived from the `Idempotency-Key` when there is one).
     pub command_id: Uuid,
     /// The version the caller's `If-Match` pins, if any.
     pub if_match: Option<u64>,
-    /// The order id was just minted for this command, so no state exists to
+    /// The entity id was just minted for this command, so no state exists to
     /// read: the first attempt decides on the empty state.
     pub new_id: bool,
 }
 
 /// Why a command did not take effect, by how the caller should treat it.
 #[derive(Debug, thiserror::Error)]
-pub enum ExecuteError {
+pub enum ExecuteError<E: Refusal> {
     /// The domain refused it.
     #[error(transparent)]
-    Rejected(#[from] OrderError),
+    Rejected(E),
     /// `If-Match` named another version.
-    #[error("the order is at version {current}, not the version in If-Match")]
+    #[error("the entity is at version {current}, not the version in If-Match")]
     PreconditionFailed {
-        /// The order's version.
+        /// The entity's version.
         current: u64,
     },
     /// Every re-execution met another conflicting command.
-    #[error("the order kept changing under this command ({attempts} attempts); retry")]
+    #[error("the entity kept changing under this command ({attempts} attempts); retry")]
     Contention {
         /// How many times it was tried.
         attempts: u32,
@@ -97,7 +120,7 @@ pub enum ExecuteError {
     Projector(#[from] ProjectorError),
 }
 
-impl ExecuteError {
+impl<E: Refusal> ExecuteError<E> {
     /// The problem the API answers with. 5xx details reveal nothing internal.
     pub fn into_problem(self) -> Problem {
         match self {
@@ -110,7 +133,7 @@ impl ExecuteError {
                 Problem::new(status).detail(error.to_string())
             }
             ExecuteError::PreconditionFailed { current } => Problem::new(StatusCode::PRECONDITION_FAILED)
-                .detail(format!("the order is at version {current}; read it again and retry with If-Match: \"{current}\""))
+                .detail(format!("the entity is at version {current}; read it again and retry with If-Match: \"{current}\""))
                 .with("version", current),
             ExecuteError::Contention { .. } => Problem::new(StatusCode::CONFLICT)
                 .detail(self.to_string())
@@ -132,24 +155,38 @@ impl ExecuteError {
             ExecuteError::Projector(error) => {
                 tracing::warn!(%error, "projector unavailable");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                    .detail("order state is temporarily unavailable; retry")
+                    .detail("the entity's state is temporarily unavailable; retry")
                     .retry_after(1)
             }
         }
     }
 }
 
-impl Executor {
-    /// Runs a command to its verdict; returns the order's snapshot after it.
-    pub async fn execute(&self, request: &CommandRequest) -> Result<OrderSnapshot, ExecuteError> {
-        let span = tracing::info_span!("command", order_id = %request.order_id, command_id = %request.command_id);
-        self.execute_in_span(request).instrument(span).await
+impl<A: Aggregate> Executor<A> {
+    /// Runs a command to its verdict, in its entity's turn; returns the
+    /// entity's snapshot after it.
+    pub async fn execute(
+        &self,
+        request: &CommandRequest<A>,
+    ) -> Result<SnapshotOf<A>, ExecuteError<A::Error>> {
+        let span = tracing::info_span!(
+            "command",
+            entity = A::TYPE,
+            id = %request.aggregate_id,
+            command_id = %request.command_id
+        );
+        async {
+            let _turn = self.lanes.turn(request.aggregate_id).await;
+            self.execute_in_turn(request).await
+        }
+        .instrument(span)
+        .await
     }
 
-    async fn execute_in_span(
+    async fn execute_in_turn(
         &self,
-        request: &CommandRequest,
-    ) -> Result<OrderSnapshot, ExecuteError> {
+        request: &CommandRequest<A>,
+    ) -> Result<SnapshotOf<A>, ExecuteError<A::Error>> {
         let wait = Wait {
             timeout: self.verdict_timeout,
             ..Wait::default()
@@ -157,13 +194,13 @@ impl Executor {
         let mut after_offset = None;
         for attempt in 1..=self.conflict_retries + 1 {
             let (snapshot, decision) = if attempt == 1 && request.new_id {
-                let snapshot = OrderSnapshot::default();
+                let snapshot = SnapshotOf::<A>::default();
                 let decision = decide_on(request, &snapshot)?;
                 (snapshot, decision)
             } else if let Some((snapshot, batch)) = self.remembered(request, attempt) {
                 (snapshot, Decision::Append(batch))
             } else {
-                let snapshot = self.read(request.order_id, after_offset, wait).await?;
+                let snapshot = self.read(request.aggregate_id, after_offset, wait).await?;
                 let decision = decide_on(request, &snapshot)?;
                 (snapshot, decision)
             };
@@ -175,8 +212,8 @@ impl Executor {
                 .appender
                 .append(AppendRecord {
                     topic: self.events_topic.clone(),
-                    key: request.order_id.to_string().into_bytes(),
-                    payload: batch.encode("order"),
+                    key: request.aggregate_id.to_string().into_bytes(),
+                    payload: batch.encode(A::TYPE),
                     headers: vec![(
                         "command_id".into(),
                         request.command_id.to_string().into_bytes(),
@@ -193,7 +230,7 @@ impl Executor {
                 .projector
                 .outcome(
                     request.command_id,
-                    request.order_id,
+                    request.aggregate_id,
                     Some(appended.offset),
                     self.verdict_timeout,
                 )
@@ -211,7 +248,7 @@ impl Executor {
                     // restored from the changelog keeps states, not outcomes.
                     // The state tells: an accepted command is among its recent ones.
                     let current = self
-                        .state_after(request.order_id, appended.offset, wait)
+                        .state_after(request.aggregate_id, appended.offset, wait)
                         .await?;
                     if current
                         .recent_commands()
@@ -228,18 +265,18 @@ impl Executor {
             match verdict {
                 // The fold is deterministic: the projector's new snapshot is this one.
                 Verdict::Accepted { .. } => {
-                    let next = snapshot.apply::<OrderAggregate>(&batch).0;
-                    self.snapshots.put(request.order_id, &next);
+                    let next = snapshot.apply::<A>(&batch).0;
+                    self.snapshots.put(request.aggregate_id, &next);
                     return Ok(next);
                 }
                 Verdict::Duplicate => {
                     return Ok(self
-                        .state_after(request.order_id, appended.offset, wait)
+                        .state_after(request.aggregate_id, appended.offset, wait)
                         .await?);
                 }
                 Verdict::Conflict { .. } if request.if_match.is_some() => {
                     let current = self
-                        .state_after(request.order_id, appended.offset, wait)
+                        .state_after(request.aggregate_id, appended.offset, wait)
                         .await?;
                     return Err(ExecuteError::PreconditionFailed {
                         current: current.version,
@@ -262,50 +299,53 @@ impl Executor {
     /// again on the projector's state.
     fn remembered(
         &self,
-        request: &CommandRequest,
+        request: &CommandRequest<A>,
         attempt: u32,
-    ) -> Option<(OrderSnapshot, CommandBatch<OrderEvent>)> {
+    ) -> Option<(SnapshotOf<A>, CommandBatch<A::Event>)> {
         if attempt > 1 {
             return None;
         }
-        let snapshot = self.snapshots.get(&request.order_id)?;
+        let snapshot = self.snapshots.get(&request.aggregate_id)?;
         match decide_on(request, &snapshot) {
             Ok(Decision::Append(batch)) => Some((snapshot, batch)),
             _ => None,
         }
     }
 
-    /// The order's state from the projector (past `after_offset`, if
+    /// The entity's state from the projector (past `after_offset`, if
     /// given), remembered for the next command.
     async fn read(
         &self,
-        order_id: Uuid,
+        id: Uuid,
         after_offset: Option<i64>,
         wait: Wait,
-    ) -> Result<OrderSnapshot, ProjectorError> {
+    ) -> Result<SnapshotOf<A>, ProjectorError> {
         let wait = Wait {
             after_offset,
             ..wait
         };
-        let snapshot = self.projector.snapshot(order_id, wait).await?;
-        self.snapshots.put(order_id, &snapshot);
+        let snapshot = self.projector.snapshot(self.resource, id, wait).await?;
+        self.snapshots.put(id, &snapshot);
         Ok(snapshot)
     }
 
-    /// The order's state once the projector has folded past `offset`.
-    async fn state_after(
+    /// The entity's state once the projector has folded past `offset`.
+    pub async fn state_after(
         &self,
-        order_id: Uuid,
+        id: Uuid,
         offset: i64,
         wait: Wait,
-    ) -> Result<OrderSnapshot, ProjectorError> {
-        self.read(order_id, Some(offset), wait).await
+    ) -> Result<SnapshotOf<A>, ProjectorError> {
+        self.read(id, Some(offset), wait).await
     }
 }
 
 /// Checks a command against a snapshot and decides it: the answer at once
 /// (already accepted, or nothing to change), or a batch to append.
-fn decide_on(request: &CommandRequest, snapshot: &OrderSnapshot) -> Result<Decision, ExecuteError> {
+fn decide_on<A: Aggregate>(
+    request: &CommandRequest<A>,
+    snapshot: &SnapshotOf<A>,
+) -> Result<Decision<A>, ExecuteError<A::Error>> {
     if snapshot
         .recent_commands()
         .any(|id| *id == request.command_id)
@@ -322,9 +362,9 @@ fn decide_on(request: &CommandRequest, snapshot: &OrderSnapshot) -> Result<Decis
             current: snapshot.version,
         });
     }
-    let events = decide(&request.command, &snapshot.state)?;
+    let events = A::decide(&request.command, &snapshot.state).map_err(ExecuteError::Rejected)?;
     let meta = CommandMeta {
-        aggregate_id: request.order_id,
+        aggregate_id: request.aggregate_id,
         command_id: request.command_id,
         correlation_id: request.command_id,
         occurred_at: Utc::now(),

@@ -7,17 +7,22 @@
 //! - [`config`]: flags with environment fallbacks.
 //! - [`app`]: start-up (topics, appender, HTTP) and graceful shutdown.
 //! - [`projector`]: the client of the projector's state API.
-//! - [`execute`]: the write path: read, check `If-Match`, decide, append, wait
-//!   for the verdict, re-execute on conflict.
+//! - [`execute`]: the write path, generic over the aggregate type: read,
+//!   check `If-Match`, decide, append, wait for the verdict, re-execute on
+//!   conflict.
+//! - [`lanes`]: commands on one entity take turns within this instance.
+//! - [`snapshots`]: the snapshots this instance wrote last, to decide on.
 //! - [`idempotency`]: `Idempotency-Key` handling.
 //! - [`view`]: request bodies and the order view.
-//! - [`routes`]: one module per resource.
+//! - [`routes`]: one module per resource; [`routes::Command`] and its
+//!   runner are what every entity's command routes share.
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod config;
 pub mod execute;
 pub mod idempotency;
+pub mod lanes;
 pub mod projector;
 pub mod routes;
 pub mod snapshots;

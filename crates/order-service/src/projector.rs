@@ -5,13 +5,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use domain::aggregate::Snapshot;
-use domain::order::Order;
 use event_store::processor::CommandOutcome;
 use reqwest::StatusCode;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
-
-/// An order's snapshot as the projector stores it.
-pub type OrderSnapshot = Snapshot<Option<Order>>;
 
 /// Why the projector could not answer.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +17,7 @@ pub enum ProjectorError {
     #[error("the projector is unreachable: {0}")]
     Unreachable(#[from] reqwest::Error),
     /// It answered, but could not serve the key (rebalancing, stopped, not owner) within the bound.
-    #[error("the projector cannot serve this order now ({status}): {detail}")]
+    #[error("the projector cannot serve this entity now ({status}): {detail}")]
     Unavailable {
         /// Its status code.
         status: u16,
@@ -37,7 +34,7 @@ pub enum ProjectorError {
 pub struct Wait {
     /// Until this offset of the key's partition is folded.
     pub after_offset: Option<i64>,
-    /// Until the order has this version.
+    /// Until the entity has this version.
     pub min_version: Option<u64>,
     /// The bound.
     pub timeout: Duration,
@@ -127,9 +124,15 @@ impl ProjectorClient {
         }
     }
 
-    /// The order's snapshot (the empty snapshot if it does not exist).
-    pub async fn snapshot(&self, id: Uuid, wait: Wait) -> Result<OrderSnapshot, ProjectorError> {
-        let mut path = format!("/orders/{id}?wait_ms={}", wait.timeout.as_millis());
+    /// The snapshot of entity `id` served at `/<resource>/{id}` (the empty
+    /// snapshot if it does not exist).
+    pub async fn snapshot<S: DeserializeOwned + Default>(
+        &self,
+        resource: &str,
+        id: Uuid,
+        wait: Wait,
+    ) -> Result<Snapshot<S>, ProjectorError> {
+        let mut path = format!("/{resource}/{id}?wait_ms={}", wait.timeout.as_millis());
         if let Some(offset) = wait.after_offset {
             path += &format!("&after_offset={offset}");
         }
@@ -138,7 +141,7 @@ impl ProjectorClient {
         }
         let response = self.get(&path, Instant::now() + wait.timeout).await?;
         match response.status() {
-            StatusCode::NOT_FOUND => Ok(OrderSnapshot::default()),
+            StatusCode::NOT_FOUND => Ok(Snapshot::default()),
             StatusCode::GATEWAY_TIMEOUT => Err(ProjectorError::TimedOut),
             _ => Ok(response.error_for_status()?.json().await?),
         }

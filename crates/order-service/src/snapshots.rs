@@ -1,4 +1,4 @@
-//! Order snapshots this instance saw last, so a command on an order it just
+//! Snapshots this instance saw last, so a command on an entity it just
 //! wrote is decided without first asking the projector.
 //!
 //! A remembered snapshot may be stale: another instance may have written
@@ -11,24 +11,32 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+use domain::aggregate::Snapshot;
 use uuid::Uuid;
 
-use crate::projector::OrderSnapshot;
-
-/// Recently seen snapshots, at most `capacity` of them (roughly: two
-/// generations of half each, the older dropped whole when the younger fills).
-pub struct Snapshots {
+/// Recently seen snapshots of one entity type, at most `capacity` of them
+/// (roughly: two generations of half each, the older dropped whole when the
+/// younger fills).
+pub struct Snapshots<S> {
     capacity: usize,
-    generations: Mutex<Generations>,
+    generations: Mutex<Generations<S>>,
 }
 
-#[derive(Default)]
-struct Generations {
-    young: HashMap<Uuid, OrderSnapshot>,
-    old: HashMap<Uuid, OrderSnapshot>,
+struct Generations<S> {
+    young: HashMap<Uuid, Snapshot<S>>,
+    old: HashMap<Uuid, Snapshot<S>>,
 }
 
-impl Snapshots {
+impl<S> Default for Generations<S> {
+    fn default() -> Self {
+        Self {
+            young: HashMap::new(),
+            old: HashMap::new(),
+        }
+    }
+}
+
+impl<S: Clone> Snapshots<S> {
     /// Remembers up to `capacity` snapshots; 0 remembers none.
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -37,15 +45,15 @@ impl Snapshots {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Generations> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Generations<S>> {
         // The maps stay consistent whatever panicked while holding the lock.
         self.generations
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The last snapshot seen of the order, if remembered.
-    pub fn get(&self, id: &Uuid) -> Option<OrderSnapshot> {
+    /// The last snapshot seen of the entity, if remembered.
+    pub fn get(&self, id: &Uuid) -> Option<Snapshot<S>> {
         let generations = self.lock();
         generations
             .young
@@ -54,10 +62,11 @@ impl Snapshots {
             .cloned()
     }
 
-    /// Remembers a snapshot, unless a newer one of the order is remembered
-    /// (answers to concurrent commands may arrive in any order).
-    pub fn put(&self, id: Uuid, snapshot: &OrderSnapshot) {
-        if self.capacity == 0 || snapshot.state.is_none() {
+    /// Remembers a snapshot, unless a newer one of the entity is remembered
+    /// (answers to concurrent commands may arrive in any order). An entity
+    /// with no events yet is not worth remembering.
+    pub fn put(&self, id: Uuid, snapshot: &Snapshot<S>) {
+        if self.capacity == 0 || snapshot.version == 0 {
             return;
         }
         let mut generations = self.lock();
@@ -81,10 +90,13 @@ mod tests {
     use chrono::Utc;
     use domain::aggregate::{CommandBatch, CommandMeta, Snapshot};
     use domain::order::{
-        CustomerId, Email, LineItem, OrderAggregate, OrderCommand, Quantity, Sku, UnitPrice, decide,
+        CustomerId, Email, LineItem, Order, OrderAggregate, OrderCommand, Quantity, Sku, UnitPrice,
+        decide,
     };
 
     use super::*;
+
+    type OrderSnapshot = Snapshot<Option<Order>>;
 
     fn placed(id: Uuid) -> OrderSnapshot {
         let command = OrderCommand::Place {

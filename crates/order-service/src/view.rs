@@ -2,6 +2,7 @@
 
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
+use domain::aggregate::Snapshot;
 use domain::order::{
     CancelReason, Carrier, CustomerId, Email, LineItem, Order, Quantity, Sku, Status,
     TrackingNumber, UnitPrice, ValueError,
@@ -11,7 +12,8 @@ use service_kit::Problem;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use crate::projector::OrderSnapshot;
+/// An order's snapshot as the projector stores it.
+pub type OrderSnapshot = Snapshot<Option<Order>>;
 
 /// `POST /orders`.
 #[derive(Debug, Deserialize, ToSchema)]

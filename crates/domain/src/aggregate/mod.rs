@@ -1,17 +1,19 @@
 //! The generic kernel every aggregate type plugs into: the [`Aggregate`] trait
-//! (a Decider), the event [`Envelope`] and its wire format, and the shared
-//! validation rule on [`Snapshot`].
+//! (a Decider), the event [`Envelope`] and its wire format, the shared
+//! validation rule on [`Snapshot`], and the classes of [`Refusal`].
 //!
 //! `event-store` and the services drive aggregates only through this module,
 //! so a fork adds an entity type by implementing [`Aggregate`] next to `order`.
 
 mod batch;
 mod envelope;
+mod refusal;
 mod snapshot;
 pub mod testing;
 
 pub use batch::{BatchError, CommandBatch, CommandMeta};
 pub use envelope::{DecodeError, Envelope, EventPayload};
+pub use refusal::{ErrorKind, Refusal};
 pub use snapshot::{RECENT_COMMANDS, Snapshot, Verdict};
 
 /// An entity whose history is a sequence of events: the functional Decider.
@@ -36,8 +38,9 @@ pub trait Aggregate: 'static {
     type Command;
     /// A fact, named in the past tense.
     type Event: EventPayload + Clone + PartialEq + std::fmt::Debug + Send + Sync;
-    /// Why a command was refused, in words a user can act on.
-    type Error: std::error::Error;
+    /// Why a command was refused, in words a user can act on, and how a
+    /// caller should treat it.
+    type Error: Refusal;
 
     /// The events a command produces in a state, or why it is refused.
     fn decide(

@@ -2,6 +2,7 @@
 
 use super::state::Status;
 use super::values::{MAX_LINES, Quantity, Sku};
+use crate::aggregate::{ErrorKind, Refusal};
 
 /// A broken rule, in words a user can act on.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -63,20 +64,8 @@ pub enum OrderError {
     TotalTooLarge,
 }
 
-/// How a caller should treat a refusal (an HTTP API maps these to statuses).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ErrorKind {
-    /// The order does not exist.
-    NotFound,
-    /// The order exists but is in the wrong state for this command.
-    Conflict,
-    /// The command breaks a rule whatever the order's status.
-    Invalid,
-}
-
-impl OrderError {
-    /// The class of this refusal.
-    pub fn kind(&self) -> ErrorKind {
+impl Refusal for OrderError {
+    fn kind(&self) -> ErrorKind {
         match self {
             OrderError::NotFound => ErrorKind::NotFound,
             OrderError::AlreadyExists | OrderError::IllegalTransition { .. } => ErrorKind::Conflict,

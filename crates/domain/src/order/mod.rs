@@ -33,7 +33,7 @@ mod values;
 
 pub use command::OrderCommand;
 pub use decide::decide;
-pub use error::{ErrorKind, OrderError};
+pub use error::OrderError;
 pub use event::OrderEvent;
 pub use state::{Order, Shipment, Status, evolve};
 pub use values::{

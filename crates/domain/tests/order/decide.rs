@@ -1,8 +1,9 @@
 //! The lifecycle rules, one scenario each.
 
 use domain::aggregate::testing::{Given, given};
+use domain::aggregate::{ErrorKind, Refusal};
 use domain::order::{
-    ErrorKind, MAX_LINES, OrderAggregate, OrderCommand, OrderError, OrderEvent, Status, evolve,
+    MAX_LINES, OrderAggregate, OrderCommand, OrderError, OrderEvent, Status, evolve,
 };
 
 use crate::fixtures::*;

@@ -40,7 +40,7 @@ pub async fn healthz() -> Json<Health> {
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Problem> {
     let (kafka, projector) = tokio::join!(
         state.kafka.reachable(Duration::from_secs(2)),
-        state.executor.projector.ready()
+        state.orders.projector.ready()
     );
     match (kafka, projector) {
         (true, true) => Ok(Json(Health { status: "ready" })),
@@ -91,7 +91,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .counter(
             "order_service_append_transactions_total",
             "Kafka transactions of the appender (shared by concurrent commands).",
-            state.executor.appender.transactions(),
+            state.orders.appender.transactions(),
         )
         .finish();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)

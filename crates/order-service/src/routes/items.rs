@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use domain::order::{OrderCommand, Sku};
 
 use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId};
-use super::{AppState, Command, json_body, parse_order_id, run_command};
+use super::{AppState, Command, json_body, order_command, parse_order_id};
 use crate::view::{ItemBody, invalid};
 
 /// Adds a line (or raises a SKU's quantity) while the order is `placed`.
@@ -41,10 +41,10 @@ pub async fn add(
     let command = Command {
         route: &route,
         body: &raw,
-        order_id: Some(order_id),
+        aggregate_id: Some(order_id),
         build: Box::new(move |_| OrderCommand::AddItem { item }),
     };
-    run_command(&state, &headers, command).await
+    order_command(&state, &headers, command).await
 }
 
 /// Removes a line while the order is `placed` (never the last one).
@@ -70,8 +70,8 @@ pub async fn remove(
     let command = Command {
         route: &route,
         body: &[],
-        order_id: Some(order_id),
+        aggregate_id: Some(order_id),
         build: Box::new(move |_| OrderCommand::RemoveItem { sku }),
     };
-    run_command(&state, &headers, command).await
+    order_command(&state, &headers, command).await
 }

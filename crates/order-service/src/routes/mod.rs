@@ -1,6 +1,7 @@
 //! The public API, one module per resource, and what the handlers share:
-//! body parsing, `If-Match`, `Idempotency-Key`, the order response.
+//! body parsing and the order response here, commands in [`command`].
 
+mod command;
 mod health;
 mod items;
 mod lists;
@@ -11,15 +12,15 @@ mod transitions;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use axum::body::{Bytes, to_bytes};
+use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
-use domain::order::OrderCommand;
+use domain::order::OrderAggregate;
 use event_store::probe::KafkaProbe;
 use serde::de::DeserializeOwned;
 use service_kit::Problem;
@@ -28,10 +29,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-use crate::execute::{CommandRequest, Executor};
-use crate::idempotency::{Claim, IdempotencyCache, StoredResponse, derived_id, fingerprint};
-use crate::projector::OrderSnapshot;
-use crate::view::OrderView;
+pub use command::Command;
+use command::run_command;
+
+use crate::execute::Executor;
+use crate::idempotency::IdempotencyCache;
+use crate::view::{OrderSnapshot, OrderView};
 
 /// Bodies above this are refused with 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -39,8 +42,8 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    /// Runs commands.
-    pub executor: Executor,
+    /// Runs commands on orders.
+    pub orders: Executor<OrderAggregate>,
     /// Remembered answers per `Idempotency-Key`.
     pub idempotency: IdempotencyCache,
     /// Checks the brokers for `/readyz`.
@@ -159,33 +162,6 @@ fn parse_order_id(text: &str) -> Result<Uuid, Problem> {
     })
 }
 
-/// `If-Match: "<version>"` (a weak `W/` tag is accepted too).
-fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
-    let Some(value) = headers.get(header::IF_MATCH) else {
-        return Ok(None);
-    };
-    let text = value.to_str().unwrap_or("").trim();
-    let tag = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    tag.parse().map(Some).map_err(|_| {
-        Problem::new(StatusCode::BAD_REQUEST)
-            .detail(format!("If-Match must be an ETag like \"3\", got `{text}`"))
-    })
-}
-
-/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
-fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
-    let Some(value) = headers.get("idempotency-key") else {
-        return Ok(None);
-    };
-    match value.to_str() {
-        Ok(key) if (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic()) => {
-            Ok(Some(key.to_owned()))
-        }
-        _ => Err(Problem::new(StatusCode::BAD_REQUEST)
-            .detail("Idempotency-Key must be 1 to 255 visible ASCII characters")),
-    }
-}
-
 /// The order view with `ETag`, or 404 when there is no order.
 fn order_response(snapshot: &OrderSnapshot, created: bool) -> Response {
     let Some(view) = OrderView::of(snapshot) else {
@@ -212,146 +188,11 @@ fn order_response(snapshot: &OrderSnapshot, created: bool) -> Response {
     response
 }
 
-/// A command request as the handlers see it.
-struct Command<'a> {
-    route: &'a str,
-    body: &'a [u8],
-    /// `None` for a new order: its id comes from the key, or is new.
-    order_id: Option<Uuid>,
-    build: Box<dyn FnOnce(Uuid) -> OrderCommand + Send + 'a>,
-}
-
-/// Runs a command with `If-Match` and `Idempotency-Key` handling.
-async fn run_command(state: &AppState, headers: &HeaderMap, command: Command<'_>) -> Response {
-    let (if_match, key) = match (if_match(headers), idempotency_key(headers)) {
-        (Ok(if_match), Ok(key)) => (if_match, key),
-        (Err(problem), _) | (_, Err(problem)) => return problem.into_response(),
-    };
-    let created = command.order_id.is_none();
-    let Some(key) = key else {
-        let order_id = command.order_id.unwrap_or_else(Uuid::now_v7);
-        let request = CommandRequest {
-            order_id,
-            command: (command.build)(order_id),
-            command_id: Uuid::now_v7(),
-            if_match,
-            // Minted just now: nothing to read before deciding.
-            new_id: created,
-        };
-        return execute(state, request, created).await;
-    };
-
-    let ticket = match state
-        .idempotency
-        .claim(&key, fingerprint(command.route, command.body))
-    {
-        Claim::Run(ticket) => ticket,
-        Claim::Replay(stored) => {
-            state.metrics.replayed.fetch_add(1, Ordering::Relaxed);
-            return replay(stored);
-        }
-        Claim::Mismatch => {
-            return Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
-                .detail("this Idempotency-Key was used with another request; use a new key for a new request")
-                .into_response();
-        }
-        Claim::InFlight => {
-            return Problem::new(StatusCode::CONFLICT)
-                .detail("a request with this Idempotency-Key is still being processed")
-                .retry_after(1)
-                .into_response();
-        }
-    };
-    let order_id = command
-        .order_id
-        .unwrap_or_else(|| derived_id("order", &key));
-    let command_id = derived_id(command.route, &key);
-    let response = match already_done(state, command_id, order_id).await {
-        Some(snapshot) => order_response(&snapshot, created),
-        None => {
-            let request = CommandRequest {
-                order_id,
-                command: (command.build)(order_id),
-                command_id,
-                if_match,
-                // Derived from the key: an earlier attempt may have placed it.
-                new_id: false,
-            };
-            execute(state, request, created).await
-        }
-    };
-    if response.status().is_server_error() {
-        // Dropping the ticket releases the key: the retry runs again.
-        return response;
-    }
-    let (parts, body) = response.into_parts();
-    let Ok(body) = to_bytes(body, usize::MAX).await else {
-        return Problem::internal().into_response();
-    };
-    let stored = StoredResponse {
-        status: parts.status.as_u16(),
-        headers: parts
-            .headers
-            .iter()
-            .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_owned())))
-            .collect(),
-        body: body.to_vec(),
-    };
-    ticket.finish(stored.clone());
-    replay(stored)
-}
-
-/// A command already judged (by this or another instance, before a restart):
-/// its order's current snapshot, without appending anything.
-async fn already_done(state: &AppState, command_id: Uuid, order_id: Uuid) -> Option<OrderSnapshot> {
-    let projector = &state.executor.projector;
-    let outcome = projector
-        .outcome(command_id, order_id, None, std::time::Duration::ZERO)
-        .await
-        .ok()??;
-    if !matches!(
-        outcome.verdict,
-        domain::aggregate::Verdict::Accepted { .. } | domain::aggregate::Verdict::Duplicate
-    ) {
-        return None;
-    }
-    let wait = crate::projector::Wait {
-        after_offset: Some(outcome.offset),
-        timeout: state.executor.verdict_timeout,
-        ..Default::default()
-    };
-    projector.snapshot(order_id, wait).await.ok()
-}
-
-async fn execute(state: &AppState, request: CommandRequest, created: bool) -> Response {
-    match state.executor.execute(&request).await {
-        Ok(snapshot) => {
-            state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-            order_response(&snapshot, created)
-        }
-        Err(error) => {
-            let problem = error.into_problem();
-            let counter = if problem.status().is_server_error() {
-                &state.metrics.failed
-            } else {
-                &state.metrics.refused
-            };
-            counter.fetch_add(1, Ordering::Relaxed);
-            problem.into_response()
-        }
-    }
-}
-
-fn replay(stored: StoredResponse) -> Response {
-    let mut response = (
-        StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK),
-        stored.body,
-    )
-        .into_response();
-    for (name, value) in stored.headers {
-        if let (Ok(name), Ok(value)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
-            response.headers_mut().insert(name, value);
-        }
-    }
-    response
+/// Runs a command on an order and answers with the order.
+async fn order_command(
+    state: &AppState,
+    headers: &HeaderMap,
+    command: Command<'_, OrderAggregate>,
+) -> Response {
+    run_command(state, &state.orders, headers, command, order_response).await
 }

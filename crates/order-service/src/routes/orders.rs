@@ -13,7 +13,7 @@ use service_kit::Problem;
 use utoipa::IntoParams;
 
 use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId, ReadErrors};
-use super::{AppState, Command, json_body, order_response, parse_order_id, run_command};
+use super::{AppState, Command, json_body, order_command, order_response, parse_order_id};
 use crate::projector::{ProjectorError, Wait};
 use crate::view::{OrderView, PlaceOrderBody};
 
@@ -54,7 +54,7 @@ pub async fn place(
     let command = Command {
         route: &route,
         body: &raw,
-        order_id: None,
+        aggregate_id: None,
         build: Box::new(move |order_id| OrderCommand::Place {
             order_id,
             customer_id,
@@ -62,7 +62,7 @@ pub async fn place(
             items,
         }),
     };
-    run_command(&state, &headers, command).await
+    order_command(&state, &headers, command).await
 }
 
 /// `GET /orders/{id}` parameters.
@@ -95,7 +95,12 @@ pub async fn get(
         timeout: MAX_READ_WAIT,
         ..Wait::default()
     };
-    match state.executor.projector.snapshot(id, wait).await {
+    match state
+        .orders
+        .projector
+        .snapshot(state.orders.resource, id, wait)
+        .await
+    {
         Ok(snapshot) => Ok(order_response(&snapshot, false)),
         Err(ProjectorError::TimedOut) => Err(Problem::new(StatusCode::GATEWAY_TIMEOUT)
             .detail(format!(

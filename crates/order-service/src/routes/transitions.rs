@@ -9,7 +9,7 @@ use domain::order::OrderCommand;
 use service_kit::Problem;
 
 use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId};
-use super::{AppState, Command, json_body, parse_order_id, run_command};
+use super::{AppState, Command, json_body, order_command, parse_order_id};
 use crate::view::{CancelBody, ShipBody};
 
 async fn transition(
@@ -28,10 +28,10 @@ async fn transition(
     let command = Command {
         route: &route,
         body,
-        order_id: Some(order_id),
+        aggregate_id: Some(order_id),
         build: Box::new(move |_| command),
     };
-    run_command(state, headers, command).await
+    order_command(state, headers, command).await
 }
 
 /// `placed` → `confirmed`.

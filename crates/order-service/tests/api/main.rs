@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod concurrency;
+mod hot_entity;
 mod idempotency;
 mod lifecycle;
 mod lists;
