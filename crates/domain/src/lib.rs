@@ -1,5 +1,6 @@
-//! The domain: what an order is and which changes to it are legal. Pure: no
-//! I/O, no clock, no randomness; ids and times come in from the caller.
+//! The domain: what an order and a SKU's stock are, and which changes to
+//! them are legal. Pure: no I/O, no clock, no randomness; ids and times come
+//! in from the caller.
 //!
 //! Layout:
 //! - [`aggregate`]: the generic kernel: the [`aggregate::Aggregate`] trait (a
@@ -8,9 +9,12 @@
 //! - [`order`]: the order aggregate: values, commands, events (with schema
 //!   versions and upcasting), state, `decide` and `evolve`. Its lifecycle
 //!   diagram is in the module's docs.
+//! - [`inventory`]: the stock of one SKU: restocked, reserved for orders,
+//!   released or committed; `received = available + reserved + shipped`.
 //!
-//! A second entity type is a sibling of [`order`] implementing the same trait.
+//! Each entity type is a module like these, implementing the same trait.
 #![deny(missing_docs)]
 
 pub mod aggregate;
+pub mod inventory;
 pub mod order;

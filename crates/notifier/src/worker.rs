@@ -11,6 +11,7 @@ use event_store::{AppendRecord, Appender};
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::retry::Backoff;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -210,17 +211,16 @@ impl Worker {
             }
         };
         for effect in effects {
-            let mut wait = Duration::from_millis(100);
+            let mut backoff = Backoff::default();
             loop {
                 match self.perform(&effect).await {
                     Ok(()) => break,
                     Err(Unsettled::Stopping) => return,
                     Err(Unsettled::Database(error)) => {
                         tracing::warn!(effect = %effect.id, %error, "effects table unavailable; retrying");
-                        if self.pause(wait).await.is_err() {
+                        if self.pause(backoff.next_delay()).await.is_err() {
                             return;
                         }
-                        wait = (wait * 2).min(Duration::from_secs(5));
                     }
                 }
             }
@@ -340,7 +340,7 @@ impl Worker {
     /// Appends to the dead-letter topic, retrying until Kafka takes it (an
     /// effect is recorded failed only once its dead letter is safe).
     async fn dead_letter(&self, key: &[u8], payload: &[u8], reason: &str) -> Result<(), Stopping> {
-        let mut wait = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         loop {
             let record = AppendRecord {
                 topic: self.dlq_topic.clone(),
@@ -355,8 +355,7 @@ impl Worker {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "dead-letter append failed; retrying");
-                    self.pause(wait).await?;
-                    wait = (wait * 2).min(Duration::from_secs(5));
+                    self.pause(backoff.next_delay()).await?;
                 }
             }
         }

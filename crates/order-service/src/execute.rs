@@ -17,6 +17,7 @@ use domain::aggregate::{
 };
 use event_store::{AppendError, AppendRecord, Appender};
 use service_kit::Problem;
+use service_kit::problem::error_chain;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -121,8 +122,10 @@ pub enum ExecuteError<E: Refusal> {
 }
 
 impl<E: Refusal> ExecuteError<E> {
-    /// The problem the API answers with. 5xx details reveal nothing internal.
-    pub fn into_problem(self) -> Problem {
+    /// The problem the API answers with, naming the entity by `noun`
+    /// ("order"). 5xx details reveal nothing internal; the log gets the
+    /// whole error chain.
+    pub fn into_problem(self, noun: &str) -> Problem {
         match self {
             ExecuteError::Rejected(error) => {
                 let status = match error.kind() {
@@ -133,10 +136,12 @@ impl<E: Refusal> ExecuteError<E> {
                 Problem::new(status).detail(error.to_string())
             }
             ExecuteError::PreconditionFailed { current } => Problem::new(StatusCode::PRECONDITION_FAILED)
-                .detail(format!("the entity is at version {current}; read it again and retry with If-Match: \"{current}\""))
+                .detail(format!("the {noun} is at version {current}; read it again and retry with If-Match: \"{current}\""))
                 .with("version", current),
-            ExecuteError::Contention { .. } => Problem::new(StatusCode::CONFLICT)
-                .detail(self.to_string())
+            ExecuteError::Contention { attempts } => Problem::new(StatusCode::CONFLICT)
+                .detail(format!(
+                    "the {noun} kept changing under this command ({attempts} attempts); retry"
+                ))
                 .retry_after(1),
             ExecuteError::VerdictTimeout { command_id } => Problem::new(StatusCode::GATEWAY_TIMEOUT)
                 .title("Verdict pending")
@@ -147,15 +152,15 @@ impl<E: Refusal> ExecuteError<E> {
                 .with("command_id", command_id.to_string())
                 .retry_after(1),
             ExecuteError::Append(error) => {
-                tracing::warn!(%error, "append failed");
+                tracing::warn!(error = %error_chain(&error), "append failed");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE)
                     .detail("the command could not be stored and did not take effect; retry")
                     .retry_after(1)
             }
             ExecuteError::Projector(error) => {
-                tracing::warn!(%error, "projector unavailable");
+                tracing::warn!(error = %error_chain(&error), "projector unavailable");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                    .detail("the entity's state is temporarily unavailable; retry")
+                    .detail(format!("the {noun}'s state is temporarily unavailable; retry"))
                     .retry_after(1)
             }
         }

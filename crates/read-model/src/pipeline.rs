@@ -18,6 +18,7 @@ use event_store::KafkaConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::retry::Backoff;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -484,26 +485,5 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
-    }
-}
-
-/// Exponential backoff with a cap, for an unreachable PostgreSQL.
-struct Backoff(Duration);
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self(Duration::from_millis(100))
-    }
-}
-
-impl Backoff {
-    /// Waits the current delay and doubles it (up to 5 s); true if shut down meanwhile.
-    async fn wait(&mut self, shutdown: &mut watch::Receiver<bool>) -> bool {
-        let delay = self.0;
-        self.0 = (self.0 * 2).min(Duration::from_secs(5));
-        tokio::select! {
-            _ = shutdown.wait_for(|stop| *stop) => true,
-            () = tokio::time::sleep(delay) => false,
-        }
     }
 }

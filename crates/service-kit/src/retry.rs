@@ -1,5 +1,6 @@
-//! Retrying a start-up step (a database that is not up yet) without ever
-//! holding up a shutdown.
+//! Retrying what depends on a server that may be away (a database not up
+//! yet, a broker restarting) without ever holding up a shutdown: the one
+//! backoff every service uses, and [`until_ok`] for start-up steps.
 
 use std::fmt::Display;
 use std::future::Future;
@@ -7,9 +8,45 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-/// Runs `attempt` until it succeeds, waiting 100 ms after the first failure
-/// and twice as long after each next one (at most 5 s). Returns `None` as
-/// soon as `stop` turns true, even in the middle of an attempt.
+/// Exponential backoff: [`Backoff::FIRST`], then twice as long after each
+/// failure, at most [`Backoff::MAX`]. Start a new one after a success.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}
+
+impl Backoff {
+    /// The first wait.
+    pub const FIRST: Duration = Duration::from_millis(100);
+    /// The longest wait: a server that comes back is noticed within it.
+    pub const MAX: Duration = Duration::from_secs(5);
+
+    /// The wait before the next attempt; the one after it is twice as long.
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 2).min(Self::MAX);
+        delay
+    }
+
+    /// Sleeps the next delay; true when `stop` turned true first.
+    pub async fn wait(&mut self, stop: &mut watch::Receiver<bool>) -> bool {
+        let delay = self.next_delay();
+        tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => true,
+            () = tokio::time::sleep(delay) => false,
+        }
+    }
+}
+
+/// Runs `attempt` until it succeeds, waiting a [`Backoff`] after each
+/// failure. Returns `None` as soon as `stop` turns true, even in the middle
+/// of an attempt.
 pub async fn until_ok<T, E, F>(
     what: &str,
     stop: &mut watch::Receiver<bool>,
@@ -19,7 +56,7 @@ where
     E: Display,
     F: Future<Output = Result<T, E>>,
 {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     loop {
         let result = tokio::select! {
             _ = stop.wait_for(|stop| *stop) => return None,
@@ -27,20 +64,28 @@ where
         };
         match result {
             Ok(value) => return Some(value),
-            Err(error) => tracing::warn!(%error, "{what} failed; retrying in {delay:?}"),
+            Err(error) => tracing::warn!(%error, "{what} failed; retrying"),
         }
-        tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => return None,
-            () = tokio::time::sleep(delay) => {}
+        if backoff.wait(stop).await {
+            return None;
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::until_ok;
+    use std::time::Duration;
+
+    use super::{Backoff, until_ok};
     use tokio::sync::watch;
+
+    #[test]
+    fn the_backoff_doubles_up_to_its_cap() {
+        let mut backoff = Backoff::default();
+        let delays: Vec<Duration> = (0..8).map(|_| backoff.next_delay()).collect();
+        let ms: Vec<u128> = delays.iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, [100, 200, 400, 800, 1600, 3200, 5000, 5000]);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn it_retries_until_success_and_gives_up_on_stop() {

@@ -8,6 +8,7 @@
 mod batch;
 mod envelope;
 mod refusal;
+pub mod schemas;
 mod snapshot;
 pub mod testing;
 

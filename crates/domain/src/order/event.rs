@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::values::{CancelReason, Carrier, CustomerId, Email, LineItem, Sku, TrackingNumber};
+use crate::aggregate::schemas::{self, Schemas};
 use crate::aggregate::{DecodeError, EventPayload};
 
 /// A fact about an order. The variant name is the wire's `event_type`.
@@ -52,7 +53,7 @@ pub enum OrderEvent {
 
 /// Every event type with the schema version this code writes. A type missing
 /// here is unknown; a version above the one here is from newer code.
-const SCHEMAS: &[(&str, u32)] = &[
+const SCHEMAS: Schemas = &[
     ("OrderPlaced", 1),
     // Version 1 had the line's fields at the top level, the price as `price_cents`.
     ("ItemAdded", 2),
@@ -84,16 +85,11 @@ impl EventPayload for OrderEvent {
     }
 
     fn schema_version(&self) -> u32 {
-        current_version(self.event_type()).unwrap_or(1)
+        schemas::current_version(SCHEMAS, self.event_type()).unwrap_or(1)
     }
 
     fn encode_data(&self) -> Value {
-        // Strings, numbers and ids only: serialization cannot fail.
-        let mut tagged = serde_json::to_value(self).expect("an order event always serializes");
-        tagged
-            .get_mut("data")
-            .map(Value::take)
-            .unwrap_or_else(|| json!({}))
+        schemas::encode_data(self)
     }
 
     fn decode_data(
@@ -101,49 +97,16 @@ impl EventPayload for OrderEvent {
         schema_version: u32,
         data: Value,
     ) -> Result<Self, DecodeError> {
-        let known = current_version(event_type).ok_or_else(|| DecodeError::UnknownEventType {
-            event_type: event_type.to_owned(),
-        })?;
-        if schema_version > known {
-            return Err(DecodeError::NewerSchema {
-                event_type: event_type.to_owned(),
-                found: schema_version,
-                known,
-            });
-        }
-        let data = upcast(event_type, schema_version, data)?;
-        serde_json::from_value(json!({ "event_type": event_type, "data": data }))
-            .map_err(|e| DecodeError::Malformed(format!("{event_type} v{schema_version}: {e}")))
+        schemas::decode_data(SCHEMAS, upcast, event_type, schema_version, data)
     }
 }
 
-fn current_version(event_type: &str) -> Option<u32> {
-    SCHEMAS
-        .iter()
-        .find(|(name, _)| *name == event_type)
-        .map(|(_, version)| *version)
-}
-
-/// Brings data of an older schema version to the current shape, one version
-/// step at a time, so each step stays small and is written once.
-fn upcast(event_type: &str, mut version: u32, mut data: Value) -> Result<Value, DecodeError> {
-    if version == 0 {
-        return Err(DecodeError::Malformed(format!(
-            "{event_type}: schema version 0 does not exist"
-        )));
+/// One step up from an older schema version.
+fn upcast(event_type: &str, version: u32, data: Value) -> Result<Value, DecodeError> {
+    match (event_type, version) {
+        ("ItemAdded", 1) => item_added_v1_to_v2(data),
+        _ => schemas::no_upcasts(event_type, version, data),
     }
-    while Some(version) != current_version(event_type) {
-        data = match (event_type, version) {
-            ("ItemAdded", 1) => item_added_v1_to_v2(data)?,
-            _ => {
-                return Err(DecodeError::Malformed(format!(
-                    "{event_type} has no schema version {version}"
-                )));
-            }
-        };
-        version += 1;
-    }
-    Ok(data)
 }
 
 /// `{sku, quantity, price_cents}` became `{item: {sku, quantity, unit_price_cents}}`.

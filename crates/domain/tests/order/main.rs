@@ -3,6 +3,8 @@
 
 mod decide;
 mod fixtures;
+#[path = "../common/golden.rs"]
+mod golden;
 mod properties;
 mod validation;
 mod wire;

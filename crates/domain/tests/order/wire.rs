@@ -5,13 +5,12 @@
 //! After a deliberate format change, run with `BLESS=1` to rewrite the files,
 //! and add an upcaster for the old version.
 
-use std::path::PathBuf;
-
 use domain::aggregate::{CommandBatch, DecodeError, Envelope, EventPayload};
 use domain::order::{OrderEvent, Sku, ValueError};
 use uuid::Uuid;
 
 use crate::fixtures::*;
+use crate::golden::{assert_golden, golden_path};
 
 const ORDER: &str = "order";
 
@@ -53,31 +52,6 @@ fn envelope(version: u64, event: OrderEvent) -> Envelope<OrderEvent> {
         correlation_id: Uuid::from_u128(0x0193_6f1e_8f00_7000_8000_0000_0000_00d0),
         event,
     }
-}
-
-fn golden_path(name: &str) -> PathBuf {
-    // Cargo sets the variable when it runs the test, too; that value follows
-    // the checkout even when the binary was built in another one.
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
-        .join("tests/golden")
-        .join(name)
-}
-
-/// Compares bytes with a golden file, or writes it under `BLESS=1`.
-fn assert_golden(name: &str, bytes: &[u8]) {
-    let path = golden_path(name);
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, [bytes, b"\n"].concat()).expect("write golden file");
-        return;
-    }
-    let golden = std::fs::read(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (run with BLESS=1 to create it)", path.display()));
-    assert_eq!(
-        String::from_utf8_lossy(bytes),
-        String::from_utf8_lossy(golden.strip_suffix(b"\n").unwrap_or(&golden)),
-        "{name} changed: an accidental wire format change breaks every consumer"
-    );
 }
 
 #[test]

@@ -189,7 +189,7 @@ async fn execute<A: Aggregate>(
             respond(&snapshot, created)
         }
         Err(error) => {
-            let problem = error.into_problem();
+            let problem = error.into_problem(A::TYPE);
             let counter = if problem.status().is_server_error() {
                 &state.metrics.failed
             } else {

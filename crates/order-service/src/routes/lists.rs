@@ -124,7 +124,7 @@ pub async fn history(
 }
 
 fn unavailable(error: sqlx::Error) -> Problem {
-    tracing::warn!(%error, "read model unavailable");
+    tracing::warn!(error = %service_kit::problem::error_chain(&error), "read model unavailable");
     Problem::new(StatusCode::SERVICE_UNAVAILABLE)
         .detail("the order list is temporarily unavailable; retry")
         .retry_after(1)

@@ -109,7 +109,7 @@ pub async fn get(
             ))
             .retry_after(1)),
         Err(error) => {
-            tracing::warn!(%error, "projector unavailable");
+            tracing::warn!(error = %service_kit::problem::error_chain(&error), "projector unavailable");
             Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE)
                 .detail("order state is temporarily unavailable; retry")
                 .retry_after(1))

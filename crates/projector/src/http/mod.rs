@@ -222,7 +222,7 @@ async fn next_fold(seen: &mut watch::Receiver<i64>, deadline: Instant) -> bool {
     )
 }
 
-fn internal(error: impl std::fmt::Display) -> Problem {
-    tracing::error!(%error, "request failed");
+fn internal(error: impl std::error::Error + 'static) -> Problem {
+    tracing::error!(error = %service_kit::problem::error_chain(&error), "request failed");
     Problem::internal()
 }

@@ -1,0 +1,74 @@
+//! What every aggregate's events share on the wire when they are a serde
+//! enum tagged `{"event_type": ..., "data": {...}}`: a table of event types
+//! with the schema version this code writes, and decoding that refuses what
+//! only newer code can read and upcasts what older code wrote.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::DecodeError;
+
+/// Each event type this code reads and writes, with its current schema version.
+pub type Schemas = &'static [(&'static str, u32)];
+
+/// Turns data of `event_type` at one schema version into the next version's shape.
+pub type UpcastStep = fn(event_type: &str, version: u32, data: Value) -> Result<Value, DecodeError>;
+
+/// The schema version this code writes for `event_type`, if it knows it.
+pub fn current_version(schemas: Schemas, event_type: &str) -> Option<u32> {
+    schemas
+        .iter()
+        .find(|(name, _)| *name == event_type)
+        .map(|(_, version)| *version)
+}
+
+/// The `data` of an adjacently tagged event.
+pub fn encode_data<E: Serialize>(event: &E) -> Value {
+    // Events hold strings, numbers and ids only: serialization cannot fail.
+    let mut tagged = serde_json::to_value(event).expect("an event always serializes");
+    tagged
+        .get_mut("data")
+        .map(Value::take)
+        .unwrap_or_else(|| json!({}))
+}
+
+/// Reads `data` written as `event_type` at `schema_version`: an unknown type
+/// or a newer version needs newer code; an older version is brought up one
+/// `upcast` step at a time, so each step stays small and is written once.
+pub fn decode_data<E: DeserializeOwned>(
+    schemas: Schemas,
+    upcast: UpcastStep,
+    event_type: &str,
+    schema_version: u32,
+    mut data: Value,
+) -> Result<E, DecodeError> {
+    let known =
+        current_version(schemas, event_type).ok_or_else(|| DecodeError::UnknownEventType {
+            event_type: event_type.to_owned(),
+        })?;
+    if schema_version > known {
+        return Err(DecodeError::NewerSchema {
+            event_type: event_type.to_owned(),
+            found: schema_version,
+            known,
+        });
+    }
+    if schema_version == 0 {
+        return Err(DecodeError::Malformed(format!(
+            "{event_type}: schema version 0 does not exist"
+        )));
+    }
+    for version in schema_version..known {
+        data = upcast(event_type, version, data)?;
+    }
+    serde_json::from_value(json!({ "event_type": event_type, "data": data }))
+        .map_err(|e| DecodeError::Malformed(format!("{event_type} v{schema_version}: {e}")))
+}
+
+/// The upcast of an event type that has had one schema version only.
+pub fn no_upcasts(event_type: &str, version: u32, _data: Value) -> Result<Value, DecodeError> {
+    Err(DecodeError::Malformed(format!(
+        "{event_type} has no schema version {version}"
+    )))
+}
