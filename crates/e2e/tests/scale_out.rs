@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 
 use e2e::cluster::{Service, build_binaries, key_in_partition, wait_all_ready};
 use e2e::fold::fold_log;
+use e2e::wait::eventually;
 use event_store::{KafkaConfig, StreamTopics, partition_for_key};
 use serde_json::{Value, json};
 use tokio::sync::Mutex;
@@ -127,37 +128,40 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
     // Standby reads of acknowledged orders: possibly behind, never wrong
     // (checked against the fold below). A copy that has not caught up yet
     // does not know the newest orders, so ask again (bounded) until one does.
-    let mut standby_answers = Vec::new();
-    let asking_until = Instant::now() + Duration::from_secs(30);
-    while standby_answers.is_empty() && Instant::now() < asking_until {
-        let acknowledged: Vec<Uuid> = tally.orders.lock().await.keys().copied().collect();
-        for id in acknowledged {
-            let partition = partition_for_key(id.to_string().as_bytes(), PARTITIONS);
-            let Some(holder) = warm
-                .get(&partition)
-                .filter(|_| victim_partitions.contains(&partition))
-            else {
-                continue;
-            };
-            let response = http
-                .get(format!("{holder}/orders/{id}?standby=true"))
-                .send()
-                .await?;
-            if response.status() == 200 {
-                assert_eq!(response.headers()["x-standby"], "true");
-                let lag: i64 = response.headers()["x-standby-lag"].to_str()?.parse()?;
-                assert!(lag >= 0);
-                standby_answers.push((id, response.json::<Value>().await?));
+    let standby_answers = eventually(
+        "a standby copy to answer",
+        Duration::from_secs(30),
+        async || {
+            let mut answers = Vec::new();
+            let acknowledged: Vec<Uuid> = tally.orders.lock().await.keys().copied().collect();
+            for id in acknowledged {
+                let partition = partition_for_key(id.to_string().as_bytes(), PARTITIONS);
+                let Some(holder) = warm
+                    .get(&partition)
+                    .filter(|_| victim_partitions.contains(&partition))
+                else {
+                    continue;
+                };
+                let response = http
+                    .get(format!("{holder}/orders/{id}?standby=true"))
+                    .send()
+                    .await
+                    .ok()?;
+                if response.status() == 200 {
+                    assert_eq!(response.headers()["x-standby"], "true");
+                    let lag: i64 = response.headers()["x-standby-lag"]
+                        .to_str()
+                        .ok()?
+                        .parse()
+                        .ok()?;
+                    assert!(lag >= 0);
+                    answers.push((id, response.json::<Value>().await.ok()?));
+                }
             }
-        }
-        if standby_answers.is_empty() {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-    assert!(
-        !standby_answers.is_empty(),
-        "standby copies answered within 30 s"
-    );
+            (!answers.is_empty()).then_some(answers)
+        },
+    )
+    .await;
 
     // kill -9 the owner of some partitions; measure until its partitions answer
     // again: from the copies (standby reads) and from their new owners.

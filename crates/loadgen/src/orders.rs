@@ -134,18 +134,12 @@ pub async fn drive_hot(
     report: Arc<Mutex<Report>>,
 ) -> anyhow::Result<()> {
     let path = format!("/orders/{order_id}/items");
-    let mut next_start = Instant::now();
-    while !stop.is_due() {
-        stop.sleep_until(next_start).await;
-        if stop.is_due() {
-            break;
-        }
-        let started = Instant::now();
+    let mut ticks = stop.ticks(&pacer);
+    while let Some(started) = ticks.next().await {
         let body = json!({"sku": "HOT-1", "quantity": 1, "unit_price_cents": 100});
         let (status, _) = client.send(Method::POST, &path, Some(body)).await;
         let ok = status.starts_with('2');
         report.lock().await.record(started.elapsed(), &status, ok);
-        next_start = pacer.next_start(started).unwrap_or_else(Instant::now);
     }
     Ok(())
 }

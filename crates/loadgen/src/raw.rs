@@ -2,7 +2,6 @@
 //! with no HTTP, no decide, no waiting for a verdict.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use chrono::Utc;
 use domain::aggregate::{CommandBatch, CommandMeta};
@@ -82,13 +81,8 @@ pub async fn drive(
     stop: Stop,
     report: Arc<Mutex<Report>>,
 ) -> anyhow::Result<()> {
-    let mut next_start = Instant::now();
-    while !stop.is_due() {
-        stop.sleep_until(next_start).await;
-        if stop.is_due() {
-            break;
-        }
-        let started = Instant::now();
+    let mut ticks = stop.ticks(&pacer);
+    while let Some(started) = ticks.next().await {
         let record = AppendRecord {
             topic: target.topic.clone(),
             key: Uuid::now_v7().to_string().into_bytes(),
@@ -101,7 +95,6 @@ pub async fn drive(
             .lock()
             .await
             .record(started.elapsed(), outcome, result.is_ok());
-        next_start = pacer.next_start(started).unwrap_or_else(Instant::now);
     }
     Ok(())
 }

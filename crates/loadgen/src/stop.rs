@@ -8,6 +8,8 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
+use crate::Pacer;
+
 /// Shared by the workers and the progress loop.
 #[derive(Clone)]
 pub struct Stop {
@@ -56,5 +58,34 @@ impl Stop {
     /// Sleeps for `period`, waking early when a signal comes.
     pub async fn sleep(&self, period: Duration) {
         self.sleep_until(Instant::now() + period).await;
+    }
+
+    /// The starts of paced requests until it is time to stop.
+    pub fn ticks<'a>(&'a self, pacer: &'a Pacer) -> Ticks<'a> {
+        Ticks {
+            stop: self,
+            pacer,
+            next_start: Instant::now(),
+        }
+    }
+}
+
+/// Request starts, each no sooner than the pacer allows after the one before.
+pub struct Ticks<'a> {
+    stop: &'a Stop,
+    pacer: &'a Pacer,
+    next_start: Instant,
+}
+
+impl Ticks<'_> {
+    /// Waits for the next start and returns it; `None` once it is time to stop.
+    pub async fn next(&mut self) -> Option<Instant> {
+        self.stop.sleep_until(self.next_start).await;
+        if self.stop.is_due() {
+            return None;
+        }
+        let started = Instant::now();
+        self.next_start = self.pacer.next_start(started).unwrap_or(started);
+        Some(started)
     }
 }

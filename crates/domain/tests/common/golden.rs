@@ -31,3 +31,12 @@ pub fn assert_golden(name: &str, bytes: &[u8]) {
         "{name} changed: an accidental wire format change breaks every consumer"
     );
 }
+
+/// Every event type of `schemas` has exactly one sample (and so a golden file).
+pub fn assert_every_type_sampled(sampled: &[&str], schemas: &[(&str, u32)]) {
+    let mut sampled = sampled.to_vec();
+    let mut known: Vec<&str> = schemas.iter().map(|(name, _)| *name).collect();
+    sampled.sort();
+    known.sort();
+    assert_eq!(sampled, known);
+}

@@ -4,9 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use domain::aggregate::{CommandBatch, Snapshot, Verdict};
-use domain::order::{Order, OrderAggregate, OrderEvent};
-use event_store::read_committed_to_end;
+use e2e::fold::fold_log;
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -40,29 +38,23 @@ async fn add_all_at_once(system: &System, base_urls: &[&str], id: &str) -> Vec<(
 
 /// The order's SKUs at every version, folded from the log.
 async fn skus_by_version(system: &System) -> BTreeMap<u64, BTreeSet<String>> {
-    let mut snapshot = Snapshot::<Option<Order>>::default();
-    let mut by_version = BTreeMap::new();
-    for record in read_committed_to_end(system.kafka(), &system.topics.events)
+    let fold = fold_log(system.kafka(), &system.topics.events)
         .await
-        .expect("readable")
-    {
-        let batch = CommandBatch::<OrderEvent>::decode(
-            record.payload.as_deref().unwrap_or_default(),
-            "order",
-        )
-        .expect("valid batches only");
-        let (next, verdict) = snapshot.apply::<OrderAggregate>(&batch);
-        snapshot = next;
-        if let (Verdict::Accepted { .. }, Some(order)) = (verdict, &snapshot.state) {
-            let skus = order
-                .lines
-                .iter()
-                .map(|l| l.sku.as_str().to_owned())
-                .collect();
-            by_version.insert(snapshot.version, skus);
-        }
-    }
-    by_version
+        .expect("readable");
+    fold.by_version
+        .into_iter()
+        .filter_map(|((_, version), snapshot)| {
+            let order = snapshot.state?;
+            Some((
+                version,
+                order
+                    .lines
+                    .iter()
+                    .map(|l| l.sku.as_str().to_owned())
+                    .collect(),
+            ))
+        })
+        .collect()
 }
 
 fn answered_skus(order: &Value) -> BTreeSet<String> {
