@@ -4,8 +4,9 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::order::{OrderCommand, Sku};
+use service_kit::Problem;
 
 use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId};
 use super::{AppState, Command, json_body, order_command, parse_order_id};
@@ -26,17 +27,10 @@ pub async fn add(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let parsed =
-        parse_order_id(&id).and_then(|id| Ok((id, json_body::<ItemBody>(&headers, body)?)));
-    let (order_id, (item, raw)) = match parsed {
-        Ok(parsed) => parsed,
-        Err(problem) => return problem.into_response(),
-    };
-    let item = match item.parse() {
-        Ok(item) => item,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let order_id = parse_order_id(&id)?;
+    let (item, raw) = json_body::<ItemBody>(&headers, body)?;
+    let item = item.parse()?;
     let route = format!("POST {}", uri.path());
     let command = Command {
         route: &route,
@@ -44,7 +38,7 @@ pub async fn add(
         aggregate_id: Some(order_id),
         build: Box::new(move |_| OrderCommand::AddItem { item }),
     };
-    order_command(&state, &headers, command).await
+    Ok(order_command(&state, &headers, command).await)
 }
 
 /// Removes a line while the order is `placed` (never the last one).
@@ -60,12 +54,9 @@ pub async fn remove(
     Path((id, sku)): Path<(String, String)>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-) -> Response {
-    let parsed = parse_order_id(&id).and_then(|id| Ok((id, Sku::parse(sku).map_err(invalid)?)));
-    let (order_id, sku) = match parsed {
-        Ok(parsed) => parsed,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let order_id = parse_order_id(&id)?;
+    let sku = Sku::parse(sku).map_err(invalid)?;
     let route = format!("DELETE {}", uri.path());
     let command = Command {
         route: &route,
@@ -73,5 +64,5 @@ pub async fn remove(
         aggregate_id: Some(order_id),
         build: Box::new(move |_| OrderCommand::RemoveItem { sku }),
     };
-    order_command(&state, &headers, command).await
+    Ok(order_command(&state, &headers, command).await)
 }

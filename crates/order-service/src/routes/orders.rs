@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::order::OrderCommand;
 use serde::Deserialize;
 use service_kit::Problem;
@@ -41,15 +41,9 @@ pub async fn place(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let (parsed, raw) = match json_body::<PlaceOrderBody>(&headers, body) {
-        Ok(parsed) => parsed,
-        Err(problem) => return problem.into_response(),
-    };
-    let (customer_id, email, items) = match parsed.parse() {
-        Ok(fields) => fields,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let (parsed, raw) = json_body::<PlaceOrderBody>(&headers, body)?;
+    let (customer_id, email, items) = parsed.parse()?;
     let route = format!("POST {}", uri.path());
     let command = Command {
         route: &route,
@@ -62,7 +56,7 @@ pub async fn place(
             items,
         }),
     };
-    order_command(&state, &headers, command).await
+    Ok(order_command(&state, &headers, command).await)
 }
 
 /// `GET /orders/{id}` parameters.

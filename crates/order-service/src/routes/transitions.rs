@@ -4,7 +4,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::HeaderMap;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use domain::order::OrderCommand;
 use service_kit::Problem;
 
@@ -19,11 +19,8 @@ async fn transition(
     headers: &HeaderMap,
     body: &[u8],
     command: OrderCommand,
-) -> Response {
-    let order_id = match parse_order_id(id) {
-        Ok(order_id) => order_id,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let order_id = parse_order_id(id)?;
     let route = format!("POST {}", uri.path());
     let command = Command {
         route: &route,
@@ -31,7 +28,7 @@ async fn transition(
         aggregate_id: Some(order_id),
         build: Box::new(move |_| command),
     };
-    order_command(state, headers, command).await
+    Ok(order_command(state, headers, command).await)
 }
 
 /// `placed` → `confirmed`.
@@ -47,7 +44,7 @@ pub async fn confirm(
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Problem> {
     transition(&state, &id, &uri, &headers, &[], OrderCommand::Confirm).await
 }
 
@@ -64,7 +61,7 @@ pub async fn deliver(
     Path(id): Path<String>,
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
-) -> Response {
+) -> Result<Response, Problem> {
     transition(&state, &id, &uri, &headers, &[], OrderCommand::Deliver).await
 }
 
@@ -83,13 +80,9 @@ pub async fn ship(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let parsed =
-        json_body::<ShipBody>(&headers, body).and_then(|(body, raw)| Ok((body.parse()?, raw)));
-    let ((carrier, tracking_number), raw) = match parsed {
-        Ok(parsed) => parsed,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let (body, raw) = json_body::<ShipBody>(&headers, body)?;
+    let (carrier, tracking_number) = body.parse()?;
     let command = OrderCommand::Ship {
         carrier,
         tracking_number,
@@ -112,13 +105,9 @@ pub async fn cancel(
     OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let parsed: Result<_, Problem> =
-        json_body::<CancelBody>(&headers, body).and_then(|(body, raw)| Ok((body.parse()?, raw)));
-    let (reason, raw) = match parsed {
-        Ok(parsed) => parsed,
-        Err(problem) => return problem.into_response(),
-    };
+) -> Result<Response, Problem> {
+    let (body, raw) = json_body::<CancelBody>(&headers, body)?;
+    let reason = body.parse()?;
     transition(
         &state,
         &id,
