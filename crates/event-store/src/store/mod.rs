@@ -7,18 +7,18 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
+mod partition_handle;
 mod partition_store;
 mod registry;
 mod restore;
 pub mod standby;
 
+pub use partition_handle::{FoldedRead, PartitionHandle, PartitionStatus, WaitError};
 pub use partition_store::{
     CommittedWrites, Encoded, OUTCOME_RETENTION, PartitionStore, Positions, StoreError,
     StoreOptions,
 };
-pub use registry::{
-    FoldMetrics, FoldedRead, PartitionHandle, PartitionStatus, Registry, Restored, WaitError,
-};
+pub use registry::{FoldMetrics, Registry, Restored};
 pub(crate) use restore::{QuietEof, changelog_entry, consumer_position, is_end_of_partition};
 pub use restore::{RestoreError, restore_partition};
 pub use standby::{Replica, Standbys};
