@@ -6,6 +6,10 @@
 //! offsets are the ones the batch starts from. A crash, a rolled-back batch or
 //! a second writer therefore never applies a record twice or skips one: the
 //! pipeline re-reads the stored offsets and reassigns the consumer there.
+//!
+//! Layout: this module runs the lanes (one per partition, each a task of its
+//! own); `consume` positions a lane and gathers its batches from Kafka;
+//! `write` writes a batch and its offsets in one SQL transaction.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
@@ -25,6 +29,9 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::fold::Folded;
+
+mod consume;
+mod write;
 
 /// The tables of one aggregate type: how to read snapshots back and how to
 /// write a folded batch. A fork adds an entity's read model by implementing it.
@@ -285,182 +292,6 @@ impl<P: Projection> Pipeline<P> {
         m.records.fetch_add(records.len() as u64, Ordering::Relaxed);
         m.events
             .fetch_add(folded.accepted.len() as u64, Ordering::Relaxed);
-    }
-
-    /// The stored positions of a lane's partitions (0 where none is stored).
-    async fn stored_positions(&self, lane: &[i32]) -> Result<Positions, sqlx::Error> {
-        let rows: Vec<(i32, i64)> = sqlx::query_as(
-            "SELECT partition, next_offset FROM offsets WHERE topic = $1 AND partition = ANY($2)",
-        )
-        .bind(&self.config.topic)
-        .bind(lane)
-        .fetch_all(&self.pool)
-        .await?;
-        let mut positions: Positions = lane.iter().map(|p| (*p, 0)).collect();
-        positions.extend(rows);
-        Ok(positions)
-    }
-
-    fn assign(&self, consumer: &StreamConsumer, positions: &Positions) -> Result<(), KafkaError> {
-        let stopped = lock(&self.metrics.stopped);
-        let mut list = TopicPartitionList::new();
-        for (&partition, &offset) in positions {
-            if !stopped.contains_key(&partition) {
-                list.add_partition_offset(&self.config.topic, partition, Offset::Offset(offset))?;
-            }
-        }
-        consumer.assign(&list)
-    }
-
-    /// Gathers the next batch: waits for one record, then lingers briefly for
-    /// more. `None` once shut down.
-    async fn next_batch(
-        &self,
-        consumer: &StreamConsumer,
-        shutdown: &mut watch::Receiver<bool>,
-        limit: &Limit,
-        positions: &Positions,
-    ) -> Result<Option<Vec<Record<P>>>, PipelineError> {
-        let mut records = Vec::new();
-        let mut seen: HashMap<i32, i64> = HashMap::new();
-        let mut deadline = None;
-        while records.len() < self.config.max_batch {
-            let message = tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return Ok(None),
-                message = consumer.recv() => message,
-                () = sleep_until(deadline) => break,
-            };
-            let message = match message {
-                Ok(message) => message,
-                Err(error) => {
-                    tracing::warn!(%error, "consumer error");
-                    continue;
-                }
-            };
-            deadline.get_or_insert_with(|| tokio::time::Instant::now() + self.config.linger);
-            let (partition, offset) = (message.partition(), message.offset());
-            let expected = seen
-                .get(&partition)
-                .copied()
-                .or_else(|| positions.get(&partition).copied())
-                .unwrap_or(0);
-            // Records from before a reassignment may still arrive once.
-            if offset < expected || lock(&self.metrics.stopped).contains_key(&partition) {
-                continue;
-            }
-            if let Limit::Until(targets) = limit
-                && offset >= targets.get(&partition).copied().unwrap_or(0)
-            {
-                continue;
-            }
-            let key = message.key().unwrap_or_default();
-            let payload = message.payload().unwrap_or_default();
-            let decoded = match event_store::processor::decode::<P::Aggregate>(key, payload) {
-                Ok(batch) => Some(batch),
-                Err(error) if error.needs_newer_code() => {
-                    let reason = format!("offset {offset}: {error}");
-                    tracing::error!(partition, %reason, "read model partition stopped: upgrade the code to continue");
-                    lock(&self.metrics.stopped).insert(partition, reason);
-                    let mut paused = TopicPartitionList::new();
-                    paused.add_partition(&self.config.topic, partition);
-                    consumer.pause(&paused)?;
-                    continue;
-                }
-                Err(error) => {
-                    tracing::warn!(partition, offset, %error, "poison record skipped");
-                    self.metrics.poison.fetch_add(1, Ordering::Relaxed);
-                    None
-                }
-            };
-            seen.insert(partition, offset + 1);
-            records.push(Record {
-                partition,
-                offset,
-                batch: decoded,
-            });
-        }
-        Ok(Some(records))
-    }
-
-    /// Folds and writes one batch in one transaction with its offsets;
-    /// returns the new positions.
-    async fn write_batch(
-        &self,
-        records: &[Record<P>],
-        lane: &[i32],
-        positions: &Positions,
-    ) -> Result<(Positions, Folded<P::Aggregate>), BatchError> {
-        let mut next = positions.clone();
-        for record in records {
-            next.insert(record.partition, record.offset + 1);
-        }
-        let mut tx = self.pool.begin().await?;
-        // Not waiting for the WAL flush is safe here: a commit PostgreSQL
-        // loses in a crash takes its offsets with it, and the batch is folded
-        // again from the log.
-        sqlx::query("SET LOCAL synchronous_commit = off")
-            .execute(&mut *tx)
-            .await?;
-        // The rows exist before they are locked, so two writers of a
-        // partition's first batch serialise too.
-        sqlx::query(
-            "INSERT INTO offsets (topic, partition, next_offset)
-             SELECT $1, partition, 0 FROM UNNEST($2::int4[]) AS t(partition)
-             ON CONFLICT (topic, partition) DO NOTHING",
-        )
-        .bind(&self.config.topic)
-        .bind(lane)
-        .execute(&mut *tx)
-        .await?;
-        // The row locks serialise writers of a partition; a rebuild's swap
-        // locks the table.
-        let stored: Vec<(i32, i64)> = sqlx::query_as(
-            "SELECT partition, next_offset FROM offsets WHERE topic = $1 AND partition = ANY($2)
-             ORDER BY partition FOR UPDATE",
-        )
-        .bind(&self.config.topic)
-        .bind(lane)
-        .fetch_all(&mut *tx)
-        .await?;
-        let mut found: Positions = lane.iter().map(|p| (*p, 0)).collect();
-        found.extend(stored);
-        if &found != positions {
-            return Err(BatchError::Moved {
-                expected: positions.clone(),
-                found,
-            });
-        }
-
-        let ids: Vec<Uuid> = records
-            .iter()
-            .filter_map(|r| r.batch.as_ref().map(|b| b.aggregate_id()))
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .collect();
-        let current = self.projection.load(&mut tx, &ids).await?;
-        let mut folded = Folded::<P::Aggregate>::default();
-        for record in records {
-            if let Some(batch) = &record.batch {
-                folded.apply(batch.clone(), &current);
-            }
-        }
-        folded.retain_changes(&current);
-        self.projection.write(&mut tx, &folded).await?;
-
-        let (partitions, offsets): (Vec<i32>, Vec<i64>) =
-            next.iter().map(|(p, o)| (*p, *o)).unzip();
-        sqlx::query(
-            "INSERT INTO offsets (topic, partition, next_offset)
-             SELECT $1, partition, next_offset FROM UNNEST($2::int4[], $3::int8[]) AS t(partition, next_offset)
-             ON CONFLICT (topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-        )
-        .bind(&self.config.topic)
-        .bind(&partitions)
-        .bind(&offsets)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok((next, folded))
     }
 }
 

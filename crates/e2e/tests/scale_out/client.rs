@@ -1,0 +1,183 @@
+//! The load: clients that each own their orders, take them through their
+//! lifecycle with read-your-writes, and check every answer against their own
+//! model of those orders.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+use tokio::sync::Mutex;
+use uuid::Uuid;
+
+use super::RETRY_BOUND;
+
+/// What the clients saw.
+#[derive(Default)]
+pub struct Tally {
+    pub ok: AtomicU64,
+    pub retryable: AtomicU64,
+    pub wrong: Mutex<Vec<String>>,
+    /// Each order's version after its last acknowledged command.
+    pub orders: Mutex<BTreeMap<Uuid, (u64, &'static str)>>,
+}
+
+/// One client: places orders and takes each through its life, checking
+/// every answer against its own model of the order.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub write_to: String,
+    pub read_from: String,
+    pub tally: Arc<Tally>,
+}
+
+impl Client {
+    pub async fn run(&self, n: usize, stop: &AtomicBool) {
+        let mut count = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            count += 1;
+            let cancel = count.is_multiple_of(4);
+            let place = json!({
+                "customer_id": format!("customer-{n}"),
+                "email": "scale@example.com",
+                "items": [{"sku": "BOOK-1", "quantity": 1, "unit_price_cents": 1500}]
+            });
+            let Some(placed) = self
+                .command("/orders".into(), Some(place), 1, "placed")
+                .await
+            else {
+                return;
+            };
+            let Some(id) = placed["id"].as_str().and_then(|s| Uuid::parse_str(s).ok()) else {
+                self.wrong(format!("a placed order without an id: {placed}"))
+                    .await;
+                return;
+            };
+            let mut steps: Vec<(String, Option<Value>, &'static str)> = vec![
+                (
+                    format!("/orders/{id}/items"),
+                    Some(json!({"sku": "PEN-2", "quantity": 2, "unit_price_cents": 250})),
+                    "placed",
+                ),
+                (format!("/orders/{id}/confirm"), None, "confirmed"),
+            ];
+            if cancel {
+                let reason = json!({"reason": "changed my mind"});
+                steps.push((format!("/orders/{id}/cancel"), Some(reason), "cancelled"));
+            } else {
+                let parcel = json!({"carrier": "DHL", "tracking_number": format!("JD{n}x{count}")});
+                steps.push((format!("/orders/{id}/ship"), Some(parcel), "shipped"));
+                steps.push((format!("/orders/{id}/deliver"), None, "delivered"));
+            }
+            self.tally.orders.lock().await.insert(id, (1, "placed"));
+            for (version, (path, body, status)) in (2..).zip(steps) {
+                if self.command(path, body, version, status).await.is_none() {
+                    return;
+                }
+                self.tally.orders.lock().await.insert(id, (version, status));
+                // Read-your-writes through the other order-service.
+                if !self.read(id, version, status).await {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Sends a command until it gets a final answer; retries carry the same key.
+    async fn command(
+        &self,
+        path: String,
+        body: Option<Value>,
+        version: u64,
+        status: &str,
+    ) -> Option<Value> {
+        let key = Uuid::now_v7().to_string();
+        let url = format!("{}{path}", self.write_to);
+        let answer = self
+            .until_final(&url, || {
+                let request = self.http.post(&url).header("idempotency-key", &key);
+                match &body {
+                    Some(body) => request.json(body),
+                    None => request,
+                }
+            })
+            .await?;
+        self.check(&url, &answer, version, status)
+            .await
+            .then_some(answer)
+    }
+
+    async fn read(&self, id: Uuid, version: u64, status: &str) -> bool {
+        let url = format!("{}/orders/{id}", self.read_from);
+        match self.until_final(&url, || self.http.get(&url)).await {
+            Some(answer) => self.check(&url, &answer, version, status).await,
+            None => false,
+        }
+    }
+
+    /// Retries 503/504 answers that carry `Retry-After`; anything else is final.
+    async fn until_final(
+        &self,
+        url: &str,
+        request: impl Fn() -> reqwest::RequestBuilder,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + RETRY_BOUND;
+        loop {
+            let response = match request().send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    self.wrong(format!("{url}: no answer: {error}")).await;
+                    return None;
+                }
+            };
+            let code = response.status().as_u16();
+            let retryable =
+                matches!(code, 503 | 504) && response.headers().contains_key("retry-after");
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            if (200..300).contains(&code) {
+                self.tally.ok.fetch_add(1, Ordering::Relaxed);
+                return Some(body);
+            }
+            if !retryable || Instant::now() >= deadline {
+                self.wrong(format!("{url}: {code} {body}")).await;
+                return None;
+            }
+            self.tally.retryable.fetch_add(1, Ordering::Relaxed);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn check(&self, url: &str, answer: &Value, version: u64, status: &str) -> bool {
+        let right = answer["version"].as_u64() == Some(version)
+            && answer["status"].as_str() == Some(status);
+        if !right {
+            self.wrong(format!(
+                "{url}: expected version {version} {status}, got {answer}"
+            ))
+            .await;
+        }
+        right
+    }
+
+    async fn wrong(&self, what: String) {
+        self.tally.wrong.lock().await.push(what);
+    }
+}
+
+/// Waits until the clients have acknowledged `count` orders (or one went wrong).
+pub async fn wait_for_orders(tally: &Tally, count: usize) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while tally.orders.lock().await.len() < count {
+        let wrong = tally.wrong.lock().await;
+        anyhow::ensure!(
+            wrong.is_empty(),
+            "wrong answers: {:#?}",
+            &wrong[..wrong.len().min(10)]
+        );
+        drop(wrong);
+        anyhow::ensure!(Instant::now() < deadline, "{count} orders not reached");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
+}
