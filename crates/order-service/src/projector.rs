@@ -10,6 +10,11 @@ use reqwest::StatusCode;
 use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
+/// The pause before asking again when no projector instance took the connection.
+const UNREACHABLE_PAUSE: Duration = Duration::from_millis(100);
+/// The pause before asking again after a 503 (no owner can answer yet).
+const UNAVAILABLE_PAUSE: Duration = Duration::from_millis(50);
+
 /// Why the projector could not answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ProjectorError {
@@ -99,7 +104,7 @@ impl ProjectorClient {
                 Ok(response) => response,
                 // Every instance refused: one may be restarting; retry within the bound.
                 Err(error) if error.is_connect() && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    tokio::time::sleep(UNREACHABLE_PAUSE).await;
                     continue;
                 }
                 Err(error) => return Err(error.into()),
@@ -120,7 +125,7 @@ impl ProjectorClient {
                     detail,
                 });
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(UNAVAILABLE_PAUSE).await;
         }
     }
 

@@ -20,6 +20,8 @@ use crate::KafkaConfig;
 const RESTORE_BATCH: usize = 10_000;
 /// How often progress is logged.
 const PROGRESS_EVERY: Duration = Duration::from_secs(2);
+/// How long a watermark request or one poll of the changelog may take.
+const KAFKA_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why a partition could not be restored.
 #[derive(Debug, thiserror::Error)]
@@ -114,7 +116,7 @@ pub fn restore_partition(
     let consumer: BaseConsumer<QuietEof> = config
         .read_to_end_config("restore")
         .create_with_context(QuietEof)?;
-    let (low, high) = consumer.fetch_watermarks(changelog, partition, Duration::from_secs(30))?;
+    let (low, high) = consumer.fetch_watermarks(changelog, partition, KAFKA_TIMEOUT)?;
     let start = store.positions()?;
     if start.changelog > high {
         return Err(RestoreError::StoreAhead {
@@ -136,7 +138,7 @@ pub fn restore_partition(
     let mut applied = 0u64;
     let mut batch: Vec<(Uuid, Option<Vec<u8>>)> = Vec::with_capacity(RESTORE_BATCH);
     loop {
-        match consumer.poll(Duration::from_secs(30)) {
+        match consumer.poll(KAFKA_TIMEOUT) {
             Some(Ok(message)) => {
                 position.changelog = message.offset() + 1;
                 batch.extend(changelog_entry(&message));

@@ -128,7 +128,7 @@ impl<A: Aggregate> Fold<A> {
                 &self.config.topics.events,
                 partition,
                 Offset::Offset(task.committed.input),
-                Duration::from_secs(10),
+                SEEK_TIMEOUT,
             )?;
         }
         Ok(())

@@ -35,6 +35,14 @@ use crate::transaction::{OutgoingRecord, TransactionalProducer, TxError, TxError
 mod commit;
 mod ownership;
 
+/// How long a seek back to the committed offsets may take.
+const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a takeover waits for the committed offsets: a crashed owner's
+/// open transaction holds them until the transaction times out.
+const COMMITTED_OFFSETS_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long a metadata request (watermarks) may take.
+const METADATA_TIMEOUT: Duration = Duration::from_secs(30);
+
 /// One owned partition's in-flight state.
 struct Task<S> {
     handle: Arc<PartitionHandle>,

@@ -16,9 +16,7 @@ impl<A: Aggregate> Fold<A> {
         for &partition in partitions {
             wanted.add_partition(&self.config.topics.events, partition);
         }
-        // A crashed owner's open transaction holds its offsets until the
-        // transaction times out; the fetch waits for them to settle.
-        let committed = consumer.committed_offsets(wanted, Duration::from_secs(120))?;
+        let committed = consumer.committed_offsets(wanted, COMMITTED_OFFSETS_TIMEOUT)?;
         for &partition in partitions {
             let input = match committed
                 .find_partition(&self.config.topics.events, partition)
@@ -36,7 +34,7 @@ impl<A: Aggregate> Fold<A> {
             let (_, end) = consumer.fetch_watermarks(
                 &self.config.topics.events,
                 partition,
-                Duration::from_secs(30),
+                METADATA_TIMEOUT,
             )?;
             handle.settle_at(end);
             self.registry.insert(handle.clone());
