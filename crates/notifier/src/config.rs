@@ -55,8 +55,9 @@ pub struct Config {
     /// The longest wait between attempts in ms (also caps `Retry-After`).
     #[arg(long, env = "NOTIFIER_MAX_BACKOFF_MS", default_value_t = 60_000)]
     pub max_backoff_ms: u64,
-    /// How long one webhook request or SMTP conversation may take, in ms.
-    #[arg(long, env = "NOTIFIER_ATTEMPT_TIMEOUT_MS", default_value_t = 5_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    /// How long one webhook request or SMTP conversation may take, in ms
+    /// (receivers are commonly given 15 to 30 s).
+    #[arg(long, env = "NOTIFIER_ATTEMPT_TIMEOUT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub attempt_timeout_ms: u64,
     /// Orders handled concurrently (each order's effects stay in order).
     #[arg(long, env = "NOTIFIER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]

@@ -7,6 +7,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
 
+use service_kit::problem::error_chain;
+
 use crate::effects::Effect;
 use crate::signature::Secret;
 
@@ -58,6 +60,9 @@ impl Deliverer {
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .timeout(timeout)
+            // A redirect would be followed as a GET without the body, and the
+            // webhook counted delivered: Standard Webhooks treats 3xx as a failure.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
         let smtp = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(smtp_host)
@@ -93,8 +98,9 @@ impl Deliverer {
             .from(self.from.clone())
             .to(to)
             .subject(&email.subject)
-            // The effect id: a receiver can drop the rare duplicate.
-            .message_id(Some(format!("<{}@orders.notifier>", effect.id)))
+            // Unique per effect and stable across retries: a receiver can
+            // drop the rare duplicate.
+            .message_id(Some(message_id(effect)))
             .header(ContentType::TEXT_PLAIN)
             .body(email.text.clone());
         let message = match message {
@@ -106,7 +112,7 @@ impl Deliverer {
             Err(error) if error.is_permanent() => Attempt::Permanent(error.to_string()),
             Err(error) => Attempt::Retry {
                 after: None,
-                error: error.to_string(),
+                error: error_chain(&error),
             },
         }
     }
@@ -135,7 +141,7 @@ impl Deliverer {
             Err(error) => {
                 return Attempt::Retry {
                     after: None,
-                    error: error.to_string(),
+                    error: describe(&target.url, &error),
                 };
             }
         };
@@ -157,6 +163,29 @@ impl Deliverer {
             error: format!("{} answered {status}", target.url),
         }
     }
+}
+
+/// The `Message-ID` of an e-mail effect: RFC 5322's `<dot-atom@dot-atom>`,
+/// from the effect's kind and event (an effect id's `:` is not allowed there).
+pub fn message_id(effect: &Effect) -> String {
+    format!(
+        "<{}.{}@notifier.orders>",
+        effect.kind.as_str(),
+        effect.event_id
+    )
+}
+
+/// What went wrong with a request that got no answer, so that a timeout, a
+/// refused connection and a reset read differently in the effects table.
+fn describe(url: &str, error: &reqwest::Error) -> String {
+    let what = if error.is_timeout() {
+        "timed out"
+    } else if error.is_connect() {
+        "could not connect"
+    } else {
+        "failed"
+    };
+    format!("{url}: request {what}: {}", error_chain(error))
 }
 
 /// The wait before attempt `attempt + 1`: exponential from `base`, capped,

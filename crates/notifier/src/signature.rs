@@ -7,12 +7,23 @@
 //! signatures in constant time.
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
 
 /// How far a timestamp may be from the receiver's clock.
 pub const TOLERANCE_SECONDS: i64 = 5 * 60;
+
+/// The key lengths Standard Webhooks allows, in bytes.
+pub const KEY_BYTES: std::ops::RangeInclusive<usize> = 24..=64;
+
+/// Secrets are written with or without base64's `=` padding.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
 
 /// A signing secret, `whsec_` followed by base64 of the key bytes.
 #[derive(Clone)]
@@ -27,9 +38,9 @@ impl std::fmt::Debug for Secret {
 /// Why a secret or a webhook was refused.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
-    /// Not `whsec_<base64>`, or an empty key.
-    #[error("a webhook secret is `whsec_` followed by base64 of at least 16 bytes")]
-    InvalidSecret,
+    /// Not `whsec_<base64>` of a key of an allowed length; says which.
+    #[error("the webhook secret {0}")]
+    InvalidSecret(String),
     /// The timestamp is not a number of seconds.
     #[error("webhook-timestamp is not a Unix time in seconds")]
     InvalidTimestamp,
@@ -42,13 +53,23 @@ pub enum SignatureError {
 }
 
 impl Secret {
-    /// Parses `whsec_<base64>`.
+    /// Parses `whsec_<base64>` (padded or not) of a 24 to 64 byte key.
     pub fn parse(text: &str) -> Result<Self, SignatureError> {
-        let key = text
+        let invalid = |why: String| SignatureError::InvalidSecret(why);
+        let b64 = text
             .strip_prefix("whsec_")
-            .and_then(|b64| STANDARD.decode(b64).ok())
-            .filter(|key| key.len() >= 16)
-            .ok_or(SignatureError::InvalidSecret)?;
+            .ok_or_else(|| invalid("must start with `whsec_`".into()))?;
+        let key = SECRET_BASE64
+            .decode(b64)
+            .map_err(|e| invalid(format!("is not base64 after `whsec_`: {e}")))?;
+        if !KEY_BYTES.contains(&key.len()) {
+            return Err(invalid(format!(
+                "holds a {} byte key; Standard Webhooks keys are {} to {} bytes",
+                key.len(),
+                KEY_BYTES.start(),
+                KEY_BYTES.end()
+            )));
+        }
         Ok(Self(key))
     }
 
@@ -149,7 +170,8 @@ mod tests {
             secret.verify("msg_2", "1700000000", &signature, b"{\"a\":1}", now),
             Err(SignatureError::Mismatch)
         );
-        let other = Secret::parse("whsec_c2VjcmV0LWJ1dC1hbm90aGVyLW9uZQ==").expect("valid");
+        // "another-secret-of-26-bytes", written without base64 padding.
+        let other = Secret::parse("whsec_YW5vdGhlci1zZWNyZXQtb2YtMjYtYnl0ZXM").expect("valid");
         assert_eq!(
             other.verify("msg_1", "1700000000", &signature, b"{\"a\":1}", now),
             Err(SignatureError::Mismatch)
@@ -195,18 +217,23 @@ mod tests {
             secret.verify("msg_1", "1700000000", &header, b"{}", 1_700_000_000),
             Ok(())
         );
-        for bad in [
-            "",
-            "whsec_",
-            "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
-            "whsec_!!",
-            "whsec_c2hvcnQ=",
+        for (bad, why) in [
+            ("", "must start with `whsec_`"),
+            (
+                "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+                "must start with `whsec_`",
+            ),
+            ("whsec_!!", "is not base64"),
+            ("whsec_", "holds a 0 byte key"),
+            ("whsec_c2hvcnQ=", "holds a 5 byte key"),
+            // "twenty-three-bytes-long": one byte short of the minimum.
+            (
+                "whsec_dHdlbnR5LXRocmVlLWJ5dGVzLWxvbmc=",
+                "holds a 23 byte key",
+            ),
         ] {
-            assert_eq!(
-                Secret::parse(bad).map(|_| ()),
-                Err(SignatureError::InvalidSecret),
-                "{bad}"
-            );
+            let error = Secret::parse(bad).map(|_| ()).expect_err(bad).to_string();
+            assert!(error.contains(why), "{bad}: {error}");
         }
     }
 }

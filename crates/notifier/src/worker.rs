@@ -295,7 +295,7 @@ impl Worker {
                                 self.policy.max_backoff,
                             )
                         });
-                    tracing::debug!(effect = %effect.id, attempt, ?wait, error = %last_error, "retrying");
+                    tracing::warn!(effect = %effect.id, attempt, ?wait, error = %last_error, "attempt failed; retrying");
                     self.pause(wait).await?;
                 }
             }

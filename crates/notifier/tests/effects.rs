@@ -91,8 +91,9 @@ async fn every_effect_is_settled_once_and_delivered_at_least_once_across_kill_9(
                     "{id} is recorded sent, so it was delivered"
                 )
             }
+            // `email:<event id>` is mailed as `<email.<event id>@notifier.orders>`.
             "sent" => assert!(
-                mails.contains(&format!("<{id}@orders.notifier>")),
+                mails.contains(&format!("<{}@notifier.orders>", id.replacen(':', ".", 1))),
                 "{id} was mailed"
             ),
             "failed" => assert!(
