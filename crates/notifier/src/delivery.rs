@@ -1,6 +1,6 @@
 //! Performing one attempt of an effect, and what its answer means.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use lettre::message::header::ContentType;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
@@ -156,13 +156,23 @@ impl Deliverer {
             .headers()
             .get(RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+            .and_then(|v| retry_after(v, SystemTime::now()));
         Attempt::Retry {
             after,
             error: format!("{} answered {status}", target.url),
         }
     }
+}
+
+/// A `Retry-After` value: seconds, or an HTTP-date (a date already past
+/// means now). `None` when it is neither.
+pub fn retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 /// The `Message-ID` of an e-mail effect: RFC 5322's `<dot-atom@dot-atom>`,
@@ -198,8 +208,27 @@ pub fn backoff(base: Duration, attempt: u32, cap: Duration) -> Duration {
 
 #[cfg(test)]
 mod tests {
-    use super::backoff;
-    use std::time::Duration;
+    use std::time::{Duration, SystemTime};
+
+    use super::{backoff, retry_after};
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        assert_eq!(retry_after(" 120 ", now), Some(Duration::from_secs(120)));
+        // 2023-11-14T22:15:00Z is 1,700,000,100 s after the epoch.
+        assert_eq!(
+            retry_after("Tue, 14 Nov 2023 22:15:00 GMT", now),
+            Some(Duration::from_secs(100))
+        );
+        assert_eq!(
+            retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date past is now"
+        );
+        assert_eq!(retry_after("soon", now), None);
+        assert_eq!(retry_after("-5", now), None);
+    }
 
     #[test]
     fn backoff_grows_is_capped_and_jittered() {
