@@ -64,7 +64,7 @@ impl Application {
             kafka: KafkaProbe::new(&kafka).context("creating the Kafka probe")?,
             read_model: read_model::schema::connect_lazy(
                 &config.database_url,
-                read_model::LIVE_SCHEMA,
+                read_model::ORDERS.live,
                 8,
             )
             .context("--database-url")?,

@@ -28,7 +28,8 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let db = support::database::TestDatabase::create().await?;
-    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
+    let pool =
+        read_model::connect(&db.url, &read_model::ORDERS, read_model::ORDERS.live, 4).await?;
     let config = read_model::PipelineConfig {
         kafka: kafka(),
         topic: topics.events.clone(),
@@ -55,15 +56,7 @@ async fn main() -> anyhow::Result<()> {
     let caught_up = started.elapsed();
     pool.close().await;
 
-    let rebuilt = read_model::rebuild::rebuild(
-        &db.url,
-        read_model::LIVE_SCHEMA,
-        "read_model_next",
-        config,
-        OrdersProjection,
-        false,
-    )
-    .await?;
+    let rebuilt = read_model::rebuild::rebuild(&db.url, config, OrdersProjection, false).await?;
     db.drop().await?;
 
     println!();

@@ -43,7 +43,7 @@ impl ReadModel {
     /// Starts folding into the live schema; the schema is created or migrated
     /// once PostgreSQL answers.
     pub fn start(config: &Config) -> anyhow::Result<Self> {
-        let pool = schema::connect_lazy(&config.database_url, read_model::LIVE_SCHEMA, 4)
+        let pool = schema::connect_lazy(&config.database_url, read_model::ORDERS.live, 4)
             .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
         let metrics = Arc::new(PipelineMetrics::default());
         let (stop, mut stopped) = watch::channel(false);
@@ -56,7 +56,7 @@ impl ReadModel {
         let task = tokio::spawn(async move {
             let prepared =
                 service_kit::retry::until_ok("preparing the read model", &mut stopped, || {
-                    schema::prepare(&pool, read_model::LIVE_SCHEMA)
+                    schema::prepare(&pool, &read_model::ORDERS, read_model::ORDERS.live)
                 })
                 .await;
             if prepared.is_none() {

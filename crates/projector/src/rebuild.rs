@@ -10,9 +10,6 @@ use read_model::rebuild::rebuild;
 use crate::Config;
 use crate::read_model::pipeline_config;
 
-/// The shadow schema the replay fills.
-const SHADOW_SCHEMA: &str = "read_model_next";
-
 /// Runs the rebuild to the swap; prints what it did.
 pub async fn run(config: &Config) -> anyhow::Result<()> {
     let mut pipeline = pipeline_config(config);
@@ -20,8 +17,6 @@ pub async fn run(config: &Config) -> anyhow::Result<()> {
     pipeline.group_id = format!("{}-rebuild", pipeline.group_id);
     let rebuilt = rebuild(
         &config.database_url,
-        read_model::LIVE_SCHEMA,
-        SHADOW_SCHEMA,
         pipeline,
         OrdersProjection,
         std::io::stderr().is_terminal(),

@@ -3,8 +3,9 @@
 //! A second fold of `orders.events`, with the same validation rule from
 //! `domain`, into tables the API can filter and page:
 //!
-//! - [`schema`]: where the tables live (a PostgreSQL schema per copy of the
-//!   model, chosen per connection) and their migrations.
+//! - [`schema`]: where each entity's tables live ([`Model`]: a PostgreSQL
+//!   schema per copy of the model, chosen per connection) and their
+//!   migrations.
 //! - [`copy`]: binary `COPY` rows, the bulk insert the pipeline writes with.
 //! - [`fold`]: pure: a batch of records and the current snapshots in, the
 //!   changed snapshots and accepted events out.
@@ -24,4 +25,4 @@ pub mod rebuild;
 pub mod schema;
 
 pub use pipeline::{Pipeline, PipelineConfig, PipelineMetrics};
-pub use schema::{LIVE_SCHEMA, connect};
+pub use schema::{Model, ORDERS, connect};

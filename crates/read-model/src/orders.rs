@@ -12,6 +12,7 @@ use uuid::Uuid;
 use crate::copy::CopyRows;
 use crate::fold::Folded;
 use crate::pipeline::Projection;
+use crate::schema::{Model, ORDERS};
 
 /// An order's snapshot as the fold keeps it.
 pub type OrderSnapshot = Snapshot<Option<Order>>;
@@ -22,6 +23,7 @@ pub struct OrdersProjection;
 
 impl Projection for OrdersProjection {
     type Aggregate = OrderAggregate;
+    const MODEL: Model = ORDERS;
 
     async fn load(
         &self,

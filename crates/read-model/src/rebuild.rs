@@ -51,22 +51,24 @@ pub struct Rebuilt {
     pub took: Duration,
 }
 
-/// Replays the log into `shadow` and swaps it in for `live`.
+/// Replays the log into the projection's shadow schema and swaps it in for
+/// its live one; other projections' schemas are not touched.
 pub async fn rebuild<P: Projection + Clone>(
     database_url: &str,
-    live: &str,
-    shadow: &str,
     config: PipelineConfig,
     projection: P,
     show_progress: bool,
 ) -> Result<Rebuilt, RebuildError> {
     let started = Instant::now();
-    let live_pool = schema::connect(database_url, live, 2).await?;
+    let model = P::MODEL;
+    let (live, shadow) = (model.live, model.shadow());
+    let shadow = shadow.as_str();
+    let live_pool = schema::connect(database_url, &model, live, 2).await?;
     let shadow_pool = {
         let admin = schema::connect_lazy(database_url, live, 1)?;
         schema::drop_schema(&admin, shadow).await?;
         admin.close().await;
-        schema::connect(database_url, shadow, 4).await?
+        schema::connect(database_url, &model, shadow, 4).await?
     };
     let metrics = Arc::new(PipelineMetrics::default());
     let pipeline = Pipeline::new(

@@ -1,9 +1,12 @@
-//! Where the model's tables live.
+//! Where each entity's model lives.
 //!
-//! Every copy of the model is a PostgreSQL schema: the live one
-//! ([`LIVE_SCHEMA`]) and, during a rebuild, a shadow. A pool is bound to one
-//! schema through its connections' `search_path`, so every query is static SQL
-//! with unqualified names, and a rebuild swaps copies by renaming schemas.
+//! A [`Model`] is one entity's tables: the PostgreSQL schema of its live copy
+//! and its migrations (with its own offsets table). Every copy of a model is
+//! a schema of its own: the live one and, during a rebuild, a shadow. A pool
+//! is bound to one schema through its connections' `search_path`, so every
+//! query is static SQL with unqualified names, a rebuild swaps copies by
+//! renaming schemas, and rebuilding one entity's model never touches
+//! another's.
 
 use std::time::Duration;
 
@@ -11,12 +14,30 @@ use sqlx::migrate::{MigrateError, Migrator};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{AssertSqlSafe, Connection, Executor, PgConnection, PgPool};
 
-/// The schema the API reads and the pipeline writes.
-pub const LIVE_SCHEMA: &str = "read_model";
+/// One entity's read model: where its live copy lives and its migrations
+/// (embedded in the binary; each copy keeps its own migration history).
+#[derive(Clone, Copy, Debug)]
+pub struct Model {
+    /// The schema the API reads and the pipeline writes.
+    pub live: &'static str,
+    /// Its tables' migrations.
+    pub migrator: &'static Migrator,
+}
 
-/// The tables' migrations, embedded in the binary; each copy of the model
-/// keeps its own migration history.
-pub static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+impl Model {
+    /// The schema a rebuild fills before it is swapped in.
+    pub fn shadow(&self) -> String {
+        format!("{}_next", self.live)
+    }
+}
+
+static ORDERS_MIGRATOR: Migrator = sqlx::migrate!("./migrations/orders");
+
+/// The orders' model.
+pub const ORDERS: Model = Model {
+    live: "read_model",
+    migrator: &ORDERS_MIGRATOR,
+};
 
 /// Why the model could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -43,9 +64,10 @@ pub fn options(database_url: &str, schema: &str) -> Result<PgConnectOptions, Sch
     Ok(options.options([("search_path", schema)]))
 }
 
-/// A pool bound to `schema`, created and migrated if needed.
+/// A pool bound to `schema`, a copy of `model` created and migrated if needed.
 pub async fn connect(
     database_url: &str,
+    model: &Model,
     schema: &str,
     max_connections: u32,
 ) -> Result<PgPool, SchemaError> {
@@ -54,7 +76,7 @@ pub async fn connect(
         .acquire_timeout(Duration::from_secs(5))
         .connect_with(options(database_url, schema)?)
         .await?;
-    prepare(&pool, schema).await?;
+    prepare(&pool, model, schema).await?;
     Ok(pool)
 }
 
@@ -71,12 +93,12 @@ pub fn connect_lazy(
         .connect_lazy_with(options(database_url, schema)?))
 }
 
-/// Creates the schema if missing and applies the migrations (a no-op when
-/// current).
-pub async fn prepare(pool: &PgPool, schema: &str) -> Result<(), SchemaError> {
+/// Creates the schema if missing and applies `model`'s migrations (a no-op
+/// when current).
+pub async fn prepare(pool: &PgPool, model: &Model, schema: &str) -> Result<(), SchemaError> {
     check_name(schema)?;
     let mut conn = pool.acquire().await?;
-    let result = migrate(&mut conn, schema).await;
+    let result = migrate(&mut conn, model, schema).await;
     if result.is_err() {
         // The migrator holds a session-level advisory lock while it works; a
         // connection that failed midway may still hold it, and back in the
@@ -86,7 +108,7 @@ pub async fn prepare(pool: &PgPool, schema: &str) -> Result<(), SchemaError> {
     result
 }
 
-async fn migrate(conn: &mut PgConnection, schema: &str) -> Result<(), SchemaError> {
+async fn migrate(conn: &mut PgConnection, model: &Model, schema: &str) -> Result<(), SchemaError> {
     // The name was checked to be a plain identifier: safe to splice.
     conn.execute(AssertSqlSafe(format!(
         "CREATE SCHEMA IF NOT EXISTS {schema}"
@@ -94,7 +116,7 @@ async fn migrate(conn: &mut PgConnection, schema: &str) -> Result<(), SchemaErro
     .await?;
     // `run` on a borrowed connection trips the compiler's "Acquire is not
     // general enough" inside spawned tasks; `run_direct` is sqlx's way around.
-    MIGRATOR.run_direct(None, conn, false).await?;
+    model.migrator.run_direct(None, conn, false).await?;
     Ok(())
 }
 

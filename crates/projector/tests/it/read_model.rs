@@ -23,16 +23,14 @@ type OrderSnapshot = domain::aggregate::Snapshot<Option<Order>>;
 #[tokio::test]
 async fn migrations_apply_to_an_empty_schema_and_again_as_a_no_op() -> anyhow::Result<()> {
     let db = TestDatabase::create().await?;
-    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 2).await?;
-    read_model::schema::prepare(&pool, read_model::LIVE_SCHEMA).await?;
+    let pool =
+        read_model::connect(&db.url, &read_model::ORDERS, read_model::ORDERS.live, 2).await?;
+    read_model::schema::prepare(&pool, &read_model::ORDERS, read_model::ORDERS.live).await?;
 
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
         .fetch_one(&pool)
         .await?;
-    assert_eq!(
-        applied as usize,
-        read_model::schema::MIGRATOR.iter().count()
-    );
+    assert_eq!(applied as usize, read_model::ORDERS.migrator.iter().count());
     let tables: Vec<String> = sqlx::query_scalar(
         "SELECT table_name::text FROM information_schema.tables
          WHERE table_schema = 'read_model' ORDER BY table_name",
@@ -165,7 +163,7 @@ async fn kill_9_and_a_postgres_crash_leave_the_read_model_equal_to_the_fold() ->
     cluster.start_server()?;
 
     let fold = fold_log(&kafka(), &topics.events).await?;
-    let pool = read_model::connect(&url, read_model::LIVE_SCHEMA, 2).await?;
+    let pool = read_model::connect(&url, &read_model::ORDERS, read_model::ORDERS.live, 2).await?;
     wait_until_equal(&pool, &fold).await?;
     assert_events_match(&pool, &fold).await?;
     projector.terminate();
@@ -178,7 +176,8 @@ async fn a_rebuild_equals_the_live_model_and_reads_go_on_during_it() -> anyhow::
     let topics = fresh_topics().await?;
     let mut projector = projector_with_database(&topics, &db.url).await;
     write(&topics, 200, 3_000, 50, 0x5eed_0102).await?;
-    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
+    let pool =
+        read_model::connect(&db.url, &read_model::ORDERS, read_model::ORDERS.live, 4).await?;
     wait_until_equal(&pool, &fold_log(&kafka(), &topics.events).await?).await?;
     // Marks the live copy, to see that the rebuild really replaced it.
     sqlx::query("COMMENT ON SCHEMA read_model IS 'before the rebuild'")
@@ -238,7 +237,8 @@ async fn paging_under_concurrent_writes_returns_every_order_once() -> anyhow::Re
     let topics = fresh_topics().await?;
     let mut projector = projector_with_database(&topics, &db.url).await;
     write(&topics, 150, 600, 20, 0x5eed_0104).await?;
-    let pool = read_model::connect(&db.url, read_model::LIVE_SCHEMA, 4).await?;
+    let pool =
+        read_model::connect(&db.url, &read_model::ORDERS, read_model::ORDERS.live, 4).await?;
     let fold = fold_log(&kafka(), &topics.events).await?;
     wait_until_equal(&pool, &fold).await?;
     let existing: BTreeSet<Uuid> = fold.snapshots.keys().copied().collect();

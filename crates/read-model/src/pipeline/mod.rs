@@ -29,6 +29,7 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::fold::Folded;
+use crate::schema::Model;
 
 mod consume;
 mod write;
@@ -38,6 +39,9 @@ mod write;
 pub trait Projection: Send + Sync + 'static {
     /// The aggregate folded into these tables.
     type Aggregate: Aggregate;
+    /// Where the tables live and their migrations: a schema of this
+    /// projection's own, so rebuilding it never touches another's.
+    const MODEL: Model;
 
     /// The current snapshots of these aggregates (missing ones are new).
     fn load(
