@@ -86,9 +86,7 @@ pub struct Config {
 impl Config {
     /// The consumer group: `--group-id`, or one named after the topics.
     pub fn group_id(&self) -> String {
-        self.group_id
-            .clone()
-            .unwrap_or_else(|| format!("{}-notifier", self.topics.topic_prefix))
+        self.topics.group_id(self.group_id.as_deref(), "notifier")
     }
 
     /// The retry policy from the flags.

@@ -78,9 +78,7 @@ pub enum Command {
 impl Config {
     /// The consumer group: `--group-id`, or one named after the topics.
     pub fn group_id(&self) -> String {
-        self.group_id
-            .clone()
-            .unwrap_or_else(|| format!("{}-projector", self.topics.topic_prefix))
+        self.topics.group_id(self.group_id.as_deref(), "projector")
     }
 
     /// The state folder, defaulted from the instance id.

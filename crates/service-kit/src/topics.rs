@@ -17,3 +17,13 @@ pub struct TopicArgs {
     #[arg(long, env = "TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub partitions: i32,
 }
+
+impl TopicArgs {
+    /// The consumer group of a service's instances: `named` when given,
+    /// else `<topic prefix>-<service>`, so other topics get another group
+    /// (two services sharing a static member across topic sets would be
+    /// handed each other's partitions).
+    pub fn group_id(&self, named: Option<&str>, service: &str) -> String {
+        named.map_or_else(|| format!("{}-{service}", self.topic_prefix), str::to_owned)
+    }
+}

@@ -1,13 +1,54 @@
 //! What every aggregate's events share on the wire when they are a serde
 //! enum tagged `{"event_type": ..., "data": {...}}`: a table of event types
 //! with the schema version this code writes, and decoding that refuses what
-//! only newer code can read and upcasts what older code wrote.
+//! only newer code can read and upcasts what older code wrote. An event
+//! enum implements [`TaggedEvent`] and gets [`EventPayload`] from it.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use super::DecodeError;
+use super::{DecodeError, EventPayload};
+
+/// An event enum tagged `{"event_type": <variant>, "data": {...}}`, with its
+/// table of schema versions: all an entity writes to get [`EventPayload`].
+pub trait TaggedEvent: Serialize + DeserializeOwned {
+    /// Each event type this code reads and writes, with the schema version
+    /// it writes. A type missing here is unknown; a version above it is from
+    /// newer code.
+    const SCHEMAS: Schemas;
+
+    /// This event's type name: its variant, the wire's `event_type`.
+    fn name(&self) -> &'static str;
+
+    /// One step up from an older schema version of `event_type`; an event
+    /// type that has had one version only needs none.
+    fn upcast(event_type: &str, version: u32, data: Value) -> Result<Value, DecodeError> {
+        no_upcasts(event_type, version, data)
+    }
+}
+
+impl<E: TaggedEvent> EventPayload for E {
+    fn event_type(&self) -> &'static str {
+        self.name()
+    }
+
+    fn schema_version(&self) -> u32 {
+        current_version(E::SCHEMAS, self.name()).unwrap_or(1)
+    }
+
+    fn encode_data(&self) -> Value {
+        encode_data(self)
+    }
+
+    fn decode_data(
+        event_type: &str,
+        schema_version: u32,
+        data: Value,
+    ) -> Result<Self, DecodeError> {
+        decode_data(E::SCHEMAS, E::upcast, event_type, schema_version, data)
+    }
+}
 
 /// Each event type this code reads and writes, with its current schema version.
 pub type Schemas = &'static [(&'static str, u32)];

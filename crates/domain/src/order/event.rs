@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::values::{CancelReason, Carrier, CustomerId, Email, LineItem, Sku, TrackingNumber};
-use crate::aggregate::schemas::{self, Schemas};
-use crate::aggregate::{DecodeError, EventPayload};
+use crate::aggregate::DecodeError;
+use crate::aggregate::schemas::{self, Schemas, TaggedEvent};
 
 /// A fact about an order. The variant name is the wire's `event_type`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -51,28 +51,19 @@ pub enum OrderEvent {
     },
 }
 
-/// Every event type with the schema version this code writes. A type missing
-/// here is unknown; a version above the one here is from newer code.
-const SCHEMAS: Schemas = &[
-    ("OrderPlaced", 1),
-    // Version 1 had the line's fields at the top level, the price as `price_cents`.
-    ("ItemAdded", 2),
-    ("ItemRemoved", 1),
-    ("OrderConfirmed", 1),
-    ("OrderShipped", 1),
-    ("OrderDelivered", 1),
-    ("OrderCancelled", 1),
-];
+impl TaggedEvent for OrderEvent {
+    const SCHEMAS: Schemas = &[
+        ("OrderPlaced", 1),
+        // Version 1 had the line's fields at the top level, the price as `price_cents`.
+        ("ItemAdded", 2),
+        ("ItemRemoved", 1),
+        ("OrderConfirmed", 1),
+        ("OrderShipped", 1),
+        ("OrderDelivered", 1),
+        ("OrderCancelled", 1),
+    ];
 
-impl OrderEvent {
-    /// Every event type this code reads and writes, with its current schema version.
-    pub fn schemas() -> &'static [(&'static str, u32)] {
-        SCHEMAS
-    }
-}
-
-impl EventPayload for OrderEvent {
-    fn event_type(&self) -> &'static str {
+    fn name(&self) -> &'static str {
         match self {
             OrderEvent::OrderPlaced { .. } => "OrderPlaced",
             OrderEvent::ItemAdded { .. } => "ItemAdded",
@@ -84,28 +75,11 @@ impl EventPayload for OrderEvent {
         }
     }
 
-    fn schema_version(&self) -> u32 {
-        schemas::current_version(SCHEMAS, self.event_type()).unwrap_or(1)
-    }
-
-    fn encode_data(&self) -> Value {
-        schemas::encode_data(self)
-    }
-
-    fn decode_data(
-        event_type: &str,
-        schema_version: u32,
-        data: Value,
-    ) -> Result<Self, DecodeError> {
-        schemas::decode_data(SCHEMAS, upcast, event_type, schema_version, data)
-    }
-}
-
-/// One step up from an older schema version.
-fn upcast(event_type: &str, version: u32, data: Value) -> Result<Value, DecodeError> {
-    match (event_type, version) {
-        ("ItemAdded", 1) => item_added_v1_to_v2(data),
-        _ => schemas::no_upcasts(event_type, version, data),
+    fn upcast(event_type: &str, version: u32, data: Value) -> Result<Value, DecodeError> {
+        match (event_type, version) {
+            ("ItemAdded", 1) => item_added_v1_to_v2(data),
+            _ => schemas::no_upcasts(event_type, version, data),
+        }
     }
 }
 
