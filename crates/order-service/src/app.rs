@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use domain::aggregate::Aggregate;
 use event_store::probe::KafkaProbe;
 use event_store::{Appender, AppenderSettings, KafkaConfig, StreamTopics, ensure_topics};
 use tokio::net::TcpListener;
@@ -29,10 +30,13 @@ impl Application {
         let projector = ProjectorClient::new(&config.projector_url)
             .context("--projector-url (PROJECTOR_URL) names no projector")?;
         let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
-        let topics = StreamTopics::new(&config.topics.topic_prefix);
-        ensure_topics(&kafka, &topics.specs(config.topics.partitions))
-            .await
-            .context("checking the topics")?;
+        let topics = |entity: &str| StreamTopics::new(&config.topics.entity_prefix(entity));
+        let (orders, inventory) = (topics("orders"), topics("inventory"));
+        for (entity, topics) in [("orders", &orders), ("inventory", &inventory)] {
+            ensure_topics(&kafka, &topics.specs(config.topics.partitions))
+                .await
+                .with_context(|| format!("checking the {entity} topics"))?;
+        }
         let settings = AppenderSettings {
             linger: Duration::from_micros(config.linger_us),
             ..AppenderSettings::default()
@@ -49,25 +53,22 @@ impl Application {
                 config.http_addr
             )
         })?;
+        let write_path = WritePath {
+            config: &config,
+            appender,
+            projector,
+        };
+        let model = |model: read_model::Model| {
+            read_model::schema::connect_lazy(&config.database_url, model.live, 8)
+                .context("--database-url")
+        };
         let state = AppState {
-            orders: Executor {
-                appender,
-                projector,
-                resource: "orders",
-                events_topic: topics.events.clone(),
-                verdict_timeout: config.verdict_timeout(),
-                conflict_retries: config.conflict_retries,
-                snapshots: Arc::new(Snapshots::new(config.snapshot_cache)),
-                lanes: Arc::default(),
-            },
+            orders: write_path.executor("orders", &orders),
+            inventory: write_path.executor("inventory", &inventory),
             idempotency: IdempotencyCache::default(),
             kafka: KafkaProbe::new(&kafka).context("creating the Kafka probe")?,
-            read_model: read_model::schema::connect_lazy(
-                &config.database_url,
-                read_model::ORDERS.live,
-                8,
-            )
-            .context("--database-url")?,
+            read_model: model(read_model::ORDERS)?,
+            inventory_model: model(read_model::INVENTORY)?,
             metrics: Arc::default(),
         };
         Ok(Self { listener, state })
@@ -87,5 +88,30 @@ impl Application {
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")
+    }
+}
+
+/// What every entity type's write path shares: one producer appends for all
+/// of them (a command's events go to its own entity's topic), one client
+/// asks the projector.
+struct WritePath<'a> {
+    config: &'a Config,
+    appender: Appender,
+    projector: ProjectorClient,
+}
+
+impl WritePath<'_> {
+    /// The executor of the entity served at `/<resource>`.
+    fn executor<A: Aggregate>(&self, resource: &'static str, topics: &StreamTopics) -> Executor<A> {
+        Executor {
+            appender: self.appender.clone(),
+            projector: self.projector.clone(),
+            resource,
+            events_topic: topics.events.clone(),
+            verdict_timeout: self.config.verdict_timeout(),
+            conflict_retries: self.config.conflict_retries,
+            snapshots: Arc::new(Snapshots::new(self.config.snapshot_cache)),
+            lanes: Arc::default(),
+        }
     }
 }

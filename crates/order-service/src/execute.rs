@@ -234,6 +234,7 @@ impl<A: Aggregate> Executor<A> {
             let outcome = self
                 .projector
                 .outcome(
+                    self.resource,
                     request.command_id,
                     request.aggregate_id,
                     Some(appended.offset),

@@ -152,17 +152,18 @@ impl ProjectorClient {
         }
     }
 
-    /// The outcome of a command, waiting until `after_offset` is folded; `None`
-    /// if the projector has none for it.
+    /// The outcome of a command on entity `id` of `/<resource>`, waiting
+    /// until `after_offset` is folded; `None` if the projector has none for it.
     pub async fn outcome(
         &self,
+        resource: &str,
         command_id: Uuid,
-        order_id: Uuid,
+        id: Uuid,
         after_offset: Option<i64>,
         timeout: Duration,
     ) -> Result<Option<CommandOutcome>, ProjectorError> {
         let mut path = format!(
-            "/commands/{command_id}?order_id={order_id}&wait_ms={}",
+            "/{resource}/{id}/commands/{command_id}?wait_ms={}",
             timeout.as_millis()
         );
         if let Some(offset) = after_offset {

@@ -11,7 +11,7 @@ use clap::{Parser, Subcommand};
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "projector",
-    about = "Folds order events into the state store and serves it."
+    about = "Folds each entity's events into its state store and read model, and serves the state."
 )]
 pub struct Config {
     /// Brokers and topics.
@@ -70,15 +70,23 @@ pub struct Config {
 /// The projector's tasks besides serving.
 #[derive(Clone, Debug, Subcommand)]
 pub enum Command {
-    /// Replays the events topic from offset 0 into a shadow copy of the read
-    /// model while the live one keeps serving, then swaps it in atomically.
-    RebuildReadModel,
+    /// Replays an entity's events topic from offset 0 into a shadow copy of
+    /// its read model while the live one keeps serving, then swaps it in
+    /// atomically. Other entities' models are not touched.
+    RebuildReadModel {
+        /// The entity whose model is rebuilt (`orders`, `inventory`).
+        #[arg(long, default_value = "orders")]
+        entity: String,
+    },
 }
 
 impl Config {
-    /// The consumer group: `--group-id`, or one named after the topics.
-    pub fn group_id(&self) -> String {
-        self.topics.group_id(self.group_id.as_deref(), "projector")
+    /// The consumer group of one entity type's processors: `--group-id`
+    /// (the orders'; another entity's is `<group id>-<entity>`), or one named
+    /// after the topics.
+    pub fn group_id(&self, entity: &str) -> String {
+        self.topics
+            .entity_group_id(entity, self.group_id.as_deref(), "projector")
     }
 
     /// The state folder, defaulted from the instance id.
@@ -145,11 +153,13 @@ mod tests {
         // Two projectors on other topics in one group would be handed each
         // other's partitions by a static-membership rejoin.
         let default = Config::try_parse_from(["projector"]).expect("defaults parse");
-        assert_eq!(default.group_id(), "orders-projector");
+        assert_eq!(default.group_id("orders"), "orders-projector");
+        assert_eq!(default.group_id("inventory"), "inventory-projector");
         let other = Config::try_parse_from(["projector", "--topic-prefix=demo-7"]).expect("parses");
-        assert_eq!(other.group_id(), "demo-7-projector");
+        assert_eq!(other.group_id("orders"), "demo-7-projector");
         let named = Config::try_parse_from(["projector", "--topic-prefix=demo-7", "--group-id=g"])
             .expect("parses");
-        assert_eq!(named.group_id(), "g");
+        assert_eq!(named.group_id("orders"), "g");
+        assert_eq!(named.group_id("inventory"), "g-inventory");
     }
 }

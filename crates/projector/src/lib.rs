@@ -1,10 +1,13 @@
-//! The projector: folds `orders.events` into the RocksDB state store (with its
-//! changelog and the `orders.changes` topic, exactly-once) and serves the state.
+//! The projector: folds each entity type's events (`orders.events`,
+//! `inventory.events`) into its RocksDB state store (with its changelog and
+//! its `.changes` topic, exactly-once) and its PostgreSQL read model, and
+//! serves the state.
 //!
 //! Layout:
 //! - [`config`]: flags with environment fallbacks.
-//! - [`app`]: start-up (topics, stores, HTTP) and orderly shutdown.
-//! - [`http`]: the state API: orders, command outcomes, partitions, health, metrics.
+//! - [`entity`]: the list of hosted entity types, and what runs for each.
+//! - [`app`]: start-up (every entity, HTTP) and orderly shutdown.
+//! - [`http`]: the state API: entities, command outcomes, partitions, health, metrics.
 //! - [`routing`]: who owns which partition (from the consumer group), and
 //!   forwarding queries to the owner.
 //! - [`rebuild`]: the `rebuild-read-model` subcommand.
@@ -13,6 +16,7 @@
 
 pub mod app;
 pub mod config;
+pub mod entity;
 pub mod http;
 pub mod read_model;
 pub mod rebuild;

@@ -7,8 +7,8 @@ use projector::{Application, Config};
 async fn main() -> anyhow::Result<()> {
     service_kit::telemetry::init();
     let config = Config::parse();
-    if let Some(Command::RebuildReadModel) = config.command {
-        return projector::rebuild::run(&config).await;
+    if let Some(Command::RebuildReadModel { entity }) = &config.command {
+        return projector::rebuild::run(&config, entity).await;
     }
     let app = Application::build(config)
         .await

@@ -1,12 +1,11 @@
-//! The read model pipeline as the projector runs it: its own task, its own
-//! consumer, PostgreSQL's pace. It never holds back the state store: while
-//! PostgreSQL is away it retries with backoff and the processor goes on.
+//! An entity's read model pipeline as the projector runs it: its own task,
+//! its own consumer, PostgreSQL's pace. It never holds back the state store:
+//! while PostgreSQL is away it retries with backoff and the processor goes on.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use read_model::orders::OrdersProjection;
-use read_model::pipeline::{Limit, PipelineError};
+use read_model::pipeline::{Limit, PipelineError, Projection};
 use read_model::{Pipeline, PipelineConfig, PipelineMetrics, schema};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -15,19 +14,21 @@ use crate::Config;
 
 /// Records in one SQL transaction at most.
 const MAX_BATCH: usize = 5_000;
+/// How long a batch waits for more records once it has one.
+const LINGER: Duration = Duration::from_millis(20);
 
-/// How the read model pipeline is set up, from the projector's flags.
-pub fn pipeline_config(config: &Config) -> PipelineConfig {
+/// How entity `name`'s read model pipeline is set up, from the projector's flags.
+pub fn pipeline_config(config: &Config, name: &str) -> PipelineConfig {
     PipelineConfig {
         kafka: event_store::KafkaConfig::new(
             &config.topics.kafka_bootstrap_servers,
-            format!("{}-read-model", config.instance_id),
+            format!("{}-{name}-read-model", config.instance_id),
         ),
-        topic: event_store::StreamTopics::new(&config.topics.topic_prefix).events,
+        topic: event_store::StreamTopics::new(&config.topics.entity_prefix(name)).events,
         partitions: config.topics.partitions,
-        group_id: format!("{}-read-model", config.group_id()),
+        group_id: format!("{}-read-model", config.group_id(name)),
         max_batch: MAX_BATCH,
-        linger: Duration::from_millis(20),
+        linger: LINGER,
     }
 }
 
@@ -42,21 +43,26 @@ pub struct ReadModel {
 impl ReadModel {
     /// Starts folding into the live schema; the schema is created or migrated
     /// once PostgreSQL answers.
-    pub fn start(config: &Config) -> anyhow::Result<Self> {
-        let pool = schema::connect_lazy(&config.database_url, read_model::ORDERS.live, 4)
+    pub fn start<P: Projection>(
+        config: &Config,
+        name: &str,
+        projection: P,
+    ) -> anyhow::Result<Self> {
+        let model = P::MODEL;
+        let pool = schema::connect_lazy(&config.database_url, model.live, 4)
             .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
         let metrics = Arc::new(PipelineMetrics::default());
         let (stop, mut stopped) = watch::channel(false);
         let pipeline = Pipeline::new(
-            pipeline_config(config),
-            OrdersProjection,
+            pipeline_config(config, name),
+            projection,
             pool.clone(),
             metrics.clone(),
         );
         let task = tokio::spawn(async move {
             let prepared =
                 service_kit::retry::until_ok("preparing the read model", &mut stopped, || {
-                    schema::prepare(&pool, &read_model::ORDERS, read_model::ORDERS.live)
+                    schema::prepare(&pool, &model, model.live)
                 })
                 .await;
             if prepared.is_none() {

@@ -1,34 +1,73 @@
-//! `projector rebuild-read-model`: a new copy of the read model from the log,
-//! swapped in while the live one keeps serving.
+//! `projector rebuild-read-model`: a new copy of one entity's read model from
+//! its log, swapped in while the live one keeps serving.
 
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use read_model::orders::OrdersProjection;
+use read_model::pipeline::Projection;
 use read_model::rebuild::rebuild;
 
 use crate::Config;
+use crate::entity::{self, EachEntity};
 use crate::read_model::pipeline_config;
 
-/// Runs the rebuild to the swap; prints what it did.
-pub async fn run(config: &Config) -> anyhow::Result<()> {
-    let mut pipeline = pipeline_config(config);
-    // The replay must not share a consumer group name with the live pipeline.
-    pipeline.group_id = format!("{}-rebuild", pipeline.group_id);
-    let rebuilt = rebuild(
-        &config.database_url,
-        pipeline,
-        OrdersProjection,
-        std::io::stderr().is_terminal(),
-    )
-    .await
-    .context("rebuilding the read model (the live model is unchanged)")?;
-    let seconds = rebuilt.took.as_secs_f64();
-    println!(
-        "read model rebuilt and swapped in: {} records, {} events in {seconds:.1} s ({:.0} records/s)",
-        rebuilt.records,
-        rebuilt.events,
-        rebuilt.records as f64 / seconds.max(0.001),
-    );
+/// Runs the rebuild of `--entity`'s model to the swap; prints what it did.
+pub async fn run(config: &Config, entity: &str) -> anyhow::Result<()> {
+    let mut rebuild = Rebuild {
+        config,
+        entity,
+        done: false,
+        hosted: Vec::new(),
+    };
+    entity::for_each(&mut rebuild).await?;
+    if !rebuild.done {
+        anyhow::bail!(
+            "--entity: no entity `{entity}` (this projector hosts {})",
+            rebuild.hosted.join(", ")
+        );
+    }
     Ok(())
+}
+
+/// Rebuilds the model of the entity it is looking for.
+struct Rebuild<'a> {
+    config: &'a Config,
+    entity: &'a str,
+    done: bool,
+    hosted: Vec<&'static str>,
+}
+
+impl EachEntity for Rebuild<'_> {
+    async fn entity<P: Projection + Clone>(
+        &mut self,
+        name: &'static str,
+        projection: P,
+    ) -> anyhow::Result<()> {
+        self.hosted.push(name);
+        if name != self.entity {
+            return Ok(());
+        }
+        let mut pipeline = pipeline_config(self.config, name);
+        // The replay must not share a consumer group name with the live pipeline.
+        pipeline.group_id = format!("{}-rebuild", pipeline.group_id);
+        let rebuilt = rebuild(
+            &self.config.database_url,
+            pipeline,
+            projection,
+            std::io::stderr().is_terminal(),
+        )
+        .await
+        .with_context(|| {
+            format!("rebuilding the {name} read model (the live model is unchanged)")
+        })?;
+        let seconds = rebuilt.took.as_secs_f64();
+        println!(
+            "{name} read model rebuilt and swapped in: {} records, {} events in {seconds:.1} s ({:.0} records/s)",
+            rebuilt.records,
+            rebuilt.events,
+            rebuilt.records as f64 / seconds.max(0.001),
+        );
+        self.done = true;
+        Ok(())
+    }
 }

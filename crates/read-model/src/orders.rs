@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use domain::aggregate::{EventPayload, Snapshot};
+use domain::aggregate::Snapshot;
 use domain::order::{Order, OrderAggregate};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -13,6 +13,7 @@ use crate::copy::CopyRows;
 use crate::fold::Folded;
 use crate::pipeline::Projection;
 use crate::schema::{Model, ORDERS};
+use crate::tables::{encode_snapshot, load_snapshots, to_i64, write_history};
 
 /// An order's snapshot as the fold keeps it.
 pub type OrderSnapshot = Snapshot<Option<Order>>;
@@ -30,14 +31,12 @@ impl Projection for OrdersProjection {
         conn: &mut PgConnection,
         ids: &[Uuid],
     ) -> Result<HashMap<Uuid, OrderSnapshot>, sqlx::Error> {
-        let rows: Vec<(Uuid, Vec<u8>)> =
-            sqlx::query_as("SELECT id, snapshot FROM orders WHERE id = ANY($1)")
-                .bind(ids)
-                .fetch_all(conn)
-                .await?;
-        rows.into_iter()
-            .map(|(id, bytes)| Ok((id, decode_snapshot(&bytes)?)))
-            .collect()
+        load_snapshots::<OrderAggregate>(
+            conn,
+            "SELECT id, snapshot FROM orders WHERE id = ANY($1)",
+            ids,
+        )
+        .await
     }
 
     async fn write(
@@ -47,17 +46,14 @@ impl Projection for OrdersProjection {
     ) -> Result<(), sqlx::Error> {
         write_orders(conn, folded).await?;
         write_lines(conn, folded).await?;
-        write_events(conn, folded).await
+        write_history(
+            conn,
+            folded,
+            "COPY order_events (order_id, version, event_id, command_id, event_type, occurred_at, event)
+             FROM STDIN (FORMAT binary)",
+        )
+        .await
     }
-}
-
-/// A stored snapshot (the `snapshot` column holds its JSON bytes).
-pub fn decode_snapshot(bytes: &[u8]) -> Result<OrderSnapshot, sqlx::Error> {
-    serde_json::from_slice(bytes).map_err(|e| sqlx::Error::Decode(e.into()))
-}
-
-fn encode_snapshot(snapshot: &OrderSnapshot) -> Result<Vec<u8>, sqlx::Error> {
-    serde_json::to_vec(snapshot).map_err(|e| sqlx::Error::Encode(e.into()))
 }
 
 /// New orders are copied in; the others are updated in one statement.
@@ -175,37 +171,4 @@ async fn write_lines(
         )
         .await?;
     Ok(())
-}
-
-/// Appends the accepted events to the history.
-async fn write_events(
-    conn: &mut PgConnection,
-    folded: &Folded<OrderAggregate>,
-) -> Result<(), sqlx::Error> {
-    let mut events = CopyRows::new(7);
-    for event in &folded.accepted {
-        let body = event.encode(<OrderAggregate as domain::aggregate::Aggregate>::TYPE);
-        events
-            .row()
-            .uuid(&event.aggregate_id)
-            .int8(to_i64(event.version))
-            .uuid(&event.event_id)
-            .uuid(&event.command_id)
-            .text(event.event.event_type())
-            .timestamptz(Some(event.occurred_at))
-            .bytes(&body);
-    }
-    events
-        .send(
-            conn,
-            "COPY order_events (order_id, version, event_id, command_id, event_type, occurred_at, event)
-             FROM STDIN (FORMAT binary)",
-        )
-        .await?;
-    Ok(())
-}
-
-/// Counts and cents fit in `bigint` by the domain's limits.
-fn to_i64(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX)
 }

@@ -2,10 +2,10 @@
 
 use domain::order::Status;
 use sqlx::PgPool;
-use sqlx::types::Json;
 use uuid::Uuid;
 
-use crate::orders::{OrderSnapshot, decode_snapshot};
+use crate::orders::OrderSnapshot;
+use crate::tables::{decode_snapshot, history};
 
 /// The most orders one page may hold.
 pub const MAX_PAGE: u32 = 100;
@@ -92,12 +92,12 @@ pub async fn order_events(
     pool: &PgPool,
     order_id: Uuid,
 ) -> Result<Option<Vec<serde_json::Value>>, sqlx::Error> {
-    let events: Vec<Json<serde_json::Value>> =
-        sqlx::query_scalar("SELECT event FROM order_events WHERE order_id = $1 ORDER BY version")
-            .bind(order_id)
-            .fetch_all(pool)
-            .await?;
-    Ok((!events.is_empty()).then(|| events.into_iter().map(|Json(e)| e).collect()))
+    history(
+        pool,
+        "SELECT event FROM order_events WHERE order_id = $1 ORDER BY version",
+        order_id,
+    )
+    .await
 }
 
 #[cfg(test)]

@@ -39,6 +39,14 @@ pub const ORDERS: Model = Model {
     migrator: &ORDERS_MIGRATOR,
 };
 
+static INVENTORY_MIGRATOR: Migrator = sqlx::migrate!("./migrations/inventory");
+
+/// The inventory's model.
+pub const INVENTORY: Model = Model {
+    live: "inventory_read_model",
+    migrator: &INVENTORY_MIGRATOR,
+};
+
 /// Why the model could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

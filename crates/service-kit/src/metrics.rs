@@ -19,6 +19,11 @@ impl MetricsText {
         self.family(name, help, "counter", &[(String::new(), value as f64)])
     }
 
+    /// Adds a counter with one sample per label set (`entity="orders"`).
+    pub fn counters(self, name: &str, help: &str, samples: &[(String, f64)]) -> Self {
+        self.family(name, help, "counter", samples)
+    }
+
     /// Adds a gauge with one sample per label set (`partition="3"`).
     pub fn gauge(self, name: &str, help: &str, samples: &[(String, f64)]) -> Self {
         self.family(name, help, "gauge", samples)

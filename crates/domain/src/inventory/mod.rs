@@ -28,7 +28,7 @@ pub use command::InventoryCommand;
 pub use decide::decide;
 pub use error::InventoryError;
 pub use event::InventoryEvent;
-pub use state::{Stock, evolve};
+pub use state::{MAX_UNITS, Stock, evolve};
 
 pub use crate::order::{Quantity, Sku};
 

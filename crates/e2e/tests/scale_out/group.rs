@@ -52,7 +52,7 @@ pub async fn wait_settled(
     }
 }
 
-/// A counter or gauge without labels from an instance's `/metrics`.
+/// A counter or gauge of an instance's `/metrics`, summed over its samples.
 pub async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
     let text = http
         .get(format!("{url}/metrics"))
@@ -60,10 +60,7 @@ pub async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Re
         .await?
         .text()
         .await?;
-    Ok(text
-        .lines()
-        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-        .unwrap_or(0.0))
+    Ok(e2e::metrics::sum(&text, name))
 }
 
 /// The partitions an instance lists under `field` (`partitions` it owns,

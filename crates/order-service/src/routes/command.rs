@@ -51,10 +51,31 @@ pub struct Command<'a, A: Aggregate> {
     pub route: &'a str,
     /// The raw body.
     pub body: &'a [u8],
-    /// `None` for a new entity: its id comes from the key, or is new.
-    pub aggregate_id: Option<Uuid>,
+    /// The entity it is for.
+    pub target: Target,
     /// The command, given the entity's id.
     pub build: Box<dyn FnOnce(Uuid) -> A::Command + Send + 'a>,
+}
+
+/// Which entity a command is for.
+#[derive(Clone, Copy, Debug)]
+pub enum Target {
+    /// A new entity: its id is derived from the `Idempotency-Key`, or new.
+    New,
+    /// A new entity at the id of its natural key (a SKU's stock): 201 when
+    /// accepted; `decide` refuses it if the entity exists.
+    Create(Uuid),
+    /// An existing entity.
+    Existing(Uuid),
+}
+
+impl Target {
+    fn known_id(self) -> Option<Uuid> {
+        match self {
+            Target::New => None,
+            Target::Create(id) | Target::Existing(id) => Some(id),
+        }
+    }
 }
 
 /// How an entity type answers with its state: 200, or 201 when `created`,
@@ -74,16 +95,16 @@ pub async fn run_command<A: Aggregate>(
         (Ok(if_match), Ok(key)) => (if_match, key),
         (Err(problem), _) | (_, Err(problem)) => return problem.into_response(),
     };
-    let created = command.aggregate_id.is_none();
+    let created = !matches!(command.target, Target::Existing(_));
     let Some(key) = key else {
-        let aggregate_id = command.aggregate_id.unwrap_or_else(Uuid::now_v7);
+        let aggregate_id = command.target.known_id().unwrap_or_else(Uuid::now_v7);
         let request = CommandRequest {
             aggregate_id,
             command: (command.build)(aggregate_id),
             command_id: Uuid::now_v7(),
             if_match,
             // Minted just now: nothing to read before deciding.
-            new_id: created,
+            new_id: matches!(command.target, Target::New),
         };
         return execute(state, executor, request, created, respond).await;
     };
@@ -110,7 +131,8 @@ pub async fn run_command<A: Aggregate>(
         }
     };
     let aggregate_id = command
-        .aggregate_id
+        .target
+        .known_id()
         .unwrap_or_else(|| derived_id(A::TYPE, &key));
     let command_id = derived_id(command.route, &key);
     let response = match already_done(executor, command_id, aggregate_id).await {
@@ -157,7 +179,13 @@ async fn already_done<A: Aggregate>(
 ) -> Option<Snapshot<A::State>> {
     let outcome = executor
         .projector
-        .outcome(command_id, aggregate_id, None, Duration::ZERO)
+        .outcome(
+            executor.resource,
+            command_id,
+            aggregate_id,
+            None,
+            Duration::ZERO,
+        )
         .await
         .ok()??;
     if !matches!(

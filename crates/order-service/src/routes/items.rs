@@ -9,7 +9,7 @@ use domain::order::{OrderCommand, Sku};
 use service_kit::Problem;
 
 use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId};
-use super::{AppState, Command, json_body, order_command, parse_order_id};
+use super::{AppState, Command, Target, json_body, order_command, parse_order_id};
 use crate::view::{ItemBody, invalid};
 
 /// Adds a line (or raises a SKU's quantity) while the order is `placed`.
@@ -35,7 +35,7 @@ pub async fn add(
     let command = Command {
         route: &route,
         body: &raw,
-        aggregate_id: Some(order_id),
+        target: Target::Existing(order_id),
         build: Box::new(move |_| OrderCommand::AddItem { item }),
     };
     Ok(order_command(&state, &headers, command).await)
@@ -61,7 +61,7 @@ pub async fn remove(
     let command = Command {
         route: &route,
         body: &[],
-        aggregate_id: Some(order_id),
+        target: Target::Existing(order_id),
         build: Box::new(move |_| OrderCommand::RemoveItem { sku }),
     };
     Ok(order_command(&state, &headers, command).await)

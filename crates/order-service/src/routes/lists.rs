@@ -12,7 +12,7 @@ use service_kit::Problem;
 use utoipa::{IntoParams, ToSchema};
 
 use super::openapi::OrderId;
-use super::{AppState, parse_order_id};
+use super::{AppState, parse_order_id, read};
 use crate::view::OrderView;
 
 /// `GET /orders` parameters.
@@ -92,7 +92,7 @@ pub async fn list(
     };
     let page = queries::list_orders(&state.read_model, &request)
         .await
-        .map_err(unavailable)?;
+        .map_err(read::model_unavailable)?;
     Ok(Json(OrderPage {
         orders: page.orders.iter().filter_map(OrderView::of).collect(),
         next_cursor: page.next.map(Cursor::encode),
@@ -119,13 +119,6 @@ pub async fn history(
     match queries::order_events(&state.read_model, id).await {
         Ok(Some(events)) => Ok(Json(OrderHistory { events })),
         Ok(None) => Err(Problem::new(StatusCode::NOT_FOUND).detail(format!("no order {id}"))),
-        Err(error) => Err(unavailable(error)),
+        Err(error) => Err(read::model_unavailable(error)),
     }
-}
-
-fn unavailable(error: sqlx::Error) -> Problem {
-    tracing::warn!(error = %service_kit::problem::error_chain(&error), "read model unavailable");
-    Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-        .detail("the order list is temporarily unavailable; retry")
-        .retry_after(1)
 }

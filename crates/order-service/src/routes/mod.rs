@@ -1,12 +1,15 @@
 //! The public API, one module per resource, and what the handlers share:
-//! body parsing and the order response here, commands in [`command`].
+//! body parsing and the order response here, commands in [`command`],
+//! reads of one entity in [`read`].
 
 mod command;
 mod health;
+mod inventory;
 mod items;
 mod lists;
 mod openapi;
 mod orders;
+mod read;
 mod transitions;
 
 use std::sync::Arc;
@@ -20,6 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
+use domain::inventory::InventoryAggregate;
 use domain::order::OrderAggregate;
 use event_store::probe::KafkaProbe;
 use serde::de::DeserializeOwned;
@@ -29,8 +33,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use uuid::Uuid;
 
-pub use command::Command;
 use command::run_command;
+pub use command::{Command, Target};
 
 use crate::execute::Executor;
 use crate::idempotency::IdempotencyCache;
@@ -44,12 +48,16 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub struct AppState {
     /// Runs commands on orders.
     pub orders: Executor<OrderAggregate>,
+    /// Runs commands on stock.
+    pub inventory: Executor<InventoryAggregate>,
     /// Remembered answers per `Idempotency-Key`.
     pub idempotency: IdempotencyCache,
     /// Checks the brokers for `/readyz`.
     pub kafka: KafkaProbe,
-    /// The PostgreSQL read model, for lists and histories.
+    /// The orders' PostgreSQL read model, for lists and histories.
     pub read_model: sqlx::PgPool,
+    /// The inventory's read model.
+    pub inventory_model: sqlx::PgPool,
     /// Counters for `/metrics`.
     pub metrics: Arc<ApiMetrics>,
 }
@@ -101,6 +109,13 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(transitions::ship))
         .routes(routes!(transitions::deliver))
         .routes(routes!(transitions::cancel))
+        .routes(routes!(inventory::list))
+        .routes(routes!(inventory::create, inventory::get))
+        .routes(routes!(inventory::restock))
+        .routes(routes!(inventory::reserve))
+        .routes(routes!(inventory::release))
+        .routes(routes!(inventory::commit))
+        .routes(routes!(inventory::history))
         .routes(routes!(health::healthz))
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))

@@ -13,19 +13,20 @@ use service_kit::Problem;
 use utoipa::{IntoParams, IntoResponses, OpenApi};
 use uuid::Uuid;
 
-use crate::view::OrderView;
+use crate::view::{OrderView, StockView};
 
 /// The document's root; the paths come from the router.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Orders API",
-        description = "Commands on orders, appended to Kafka as events, \
+        description = "Commands on orders and stock, appended to Kafka as events, \
                        answered once the projector has folded them (read-your-writes). \
                        Errors are RFC 9457 problem details."
     ),
     tags(
         (name = "orders", description = "Place orders and take them through their lifecycle."),
+        (name = "inventory", description = "Stock per SKU: create, restock, reserve for orders."),
         (name = "operations", description = "Health, readiness, metrics and this document.")
     )
 )]
@@ -44,6 +45,18 @@ pub struct OpenApiJson(pub Arc<str>);
 )]
 pub struct OrderId(Uuid);
 
+/// The SKU in the path.
+#[derive(IntoParams)]
+#[into_params(names("sku"), parameter_in = Path)]
+#[expect(
+    dead_code,
+    reason = "describes the path for the document; handlers parse it themselves"
+)]
+pub struct SkuPath(
+    /// `[A-Za-z0-9._-]{1,64}`.
+    String,
+);
+
 /// The headers every command accepts.
 #[derive(IntoParams)]
 #[into_params(names("If-Match", "Idempotency-Key"), parameter_in = Header)]
@@ -52,7 +65,7 @@ pub struct OrderId(Uuid);
     reason = "describes headers for the document; handlers read them themselves"
 )]
 pub struct CommandHeaders(
-    /// `"<version>"`: run only if the order is still at this version (else 412).
+    /// `"<version>"`: run only if the entity is still at this version (else 412).
     Option<String>,
     /// 1 to 255 visible ASCII characters: a retry with the same key and body
     /// returns the first answer and appends nothing.
@@ -73,6 +86,20 @@ pub enum OrderAnswer {
     Ok(OrderView),
 }
 
+/// Success with the stock: its view, and its version as `ETag`.
+#[derive(IntoResponses)]
+#[expect(
+    dead_code,
+    reason = "describes answers for the document; handlers build the view"
+)]
+pub enum StockAnswer {
+    /// The stock after the command (or, for a read, now).
+    #[response(status = 200, headers(
+        ("ETag" = String, description = "The stock's version, for `If-Match`")
+    ))]
+    Ok(StockView),
+}
+
 /// What any command can answer besides success.
 #[derive(IntoResponses)]
 #[expect(
@@ -83,11 +110,12 @@ pub enum CommandErrors {
     /// Malformed JSON, `If-Match` or `Idempotency-Key`.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(Problem),
-    /// No such order.
+    /// No such order or stock.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
-    /// Illegal in the order's status, still contended after retries, or the
-    /// `Idempotency-Key` is in use by a request still running.
+    /// Illegal in the entity's state (an order's status, stock that is not
+    /// available), still contended after retries, or the `Idempotency-Key`
+    /// is in use by a request still running.
     #[response(status = 409, content_type = "application/problem+json")]
     Conflict(Problem),
     /// `If-Match` names a version that is no longer current.
@@ -131,7 +159,7 @@ pub enum ReadErrors {
     /// An unknown or malformed query parameter.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(Problem),
-    /// No such order.
+    /// No such order or stock.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
     /// The projector is unavailable. Retry.

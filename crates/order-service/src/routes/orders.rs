@@ -1,7 +1,5 @@
 //! `POST /orders`, `GET /orders/{id}`.
 
-use std::time::Duration;
-
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{OriginalUri, Path, Query, State};
@@ -13,12 +11,10 @@ use service_kit::Problem;
 use utoipa::IntoParams;
 
 use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId, ReadErrors};
-use super::{AppState, Command, json_body, order_command, order_response, parse_order_id};
-use crate::projector::{ProjectorError, Wait};
+use super::{
+    AppState, Command, Target, json_body, order_command, order_response, parse_order_id, read,
+};
 use crate::view::{OrderView, PlaceOrderBody};
-
-/// How long `?min_version=` may wait.
-const MAX_READ_WAIT: Duration = Duration::from_secs(10);
 
 /// Places an order: 201 with `Location` and the view.
 #[utoipa::path(
@@ -48,7 +44,7 @@ pub async fn place(
     let command = Command {
         route: &route,
         body: &raw,
-        aggregate_id: None,
+        target: Target::New,
         build: Box::new(move |order_id| OrderCommand::Place {
             order_id,
             customer_id,
@@ -84,29 +80,6 @@ pub async fn get(
     let id = parse_order_id(&id)?;
     let Query(params) =
         params.map_err(|r| Problem::new(StatusCode::BAD_REQUEST).detail(r.body_text()))?;
-    let wait = Wait {
-        min_version: params.min_version,
-        timeout: MAX_READ_WAIT,
-        ..Wait::default()
-    };
-    match state
-        .orders
-        .projector
-        .snapshot(state.orders.resource, id, wait)
-        .await
-    {
-        Ok(snapshot) => Ok(order_response(&snapshot, false)),
-        Err(ProjectorError::TimedOut) => Err(Problem::new(StatusCode::GATEWAY_TIMEOUT)
-            .detail(format!(
-                "order {id} did not reach version {} in time",
-                params.min_version.unwrap_or(0)
-            ))
-            .retry_after(1)),
-        Err(error) => {
-            tracing::warn!(error = %service_kit::problem::error_chain(&error), "projector unavailable");
-            Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE)
-                .detail("order state is temporarily unavailable; retry")
-                .retry_after(1))
-        }
-    }
+    let snapshot = read::current(&state.orders, id, params.min_version).await?;
+    Ok(order_response(&snapshot, false))
 }

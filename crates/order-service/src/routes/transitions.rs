@@ -9,7 +9,7 @@ use domain::order::OrderCommand;
 use service_kit::Problem;
 
 use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId};
-use super::{AppState, Command, json_body, order_command, parse_order_id};
+use super::{AppState, Command, Target, json_body, order_command, parse_order_id};
 use crate::view::{CancelBody, ShipBody};
 
 async fn transition(
@@ -25,7 +25,7 @@ async fn transition(
     let command = Command {
         route: &route,
         body,
-        aggregate_id: Some(order_id),
+        target: Target::Existing(order_id),
         build: Box::new(move |_| command),
     };
     Ok(order_command(state, headers, command).await)

@@ -5,6 +5,7 @@ mod bad_input;
 mod concurrency;
 mod hot_entity;
 mod idempotency;
+mod inventory;
 mod lifecycle;
 mod lists;
 mod openapi;

@@ -21,6 +21,14 @@ const API: &[(&str, &str)] = &[
     ("post", "/orders/{id}/ship"),
     ("post", "/orders/{id}/deliver"),
     ("post", "/orders/{id}/cancel"),
+    ("get", "/inventory"),
+    ("put", "/inventory/{sku}"),
+    ("get", "/inventory/{sku}"),
+    ("get", "/inventory/{sku}/events"),
+    ("post", "/inventory/{sku}/restock"),
+    ("post", "/inventory/{sku}/reservations"),
+    ("delete", "/inventory/{sku}/reservations/{order_id}"),
+    ("post", "/inventory/{sku}/reservations/{order_id}/commit"),
     ("get", "/healthz"),
     ("get", "/readyz"),
     ("get", "/metrics"),
@@ -69,7 +77,10 @@ async fn the_document_lists_every_route_with_its_bodies_and_errors() {
         let operation = &doc["paths"][path][method];
         let responses = operation["responses"].as_object().expect("responses");
         let has_body = operation.get("requestBody").is_some();
-        let is_command = path.starts_with("/orders") && method != "get";
+        let entity = ["/orders", "/inventory"]
+            .into_iter()
+            .find(|prefix| path.starts_with(prefix));
+        let is_command = entity.is_some() && method != "get";
 
         if is_command {
             for status in COMMAND_ERRORS {
@@ -80,10 +91,11 @@ async fn the_document_lists_every_route_with_its_bodies_and_errors() {
             }
             assert_eq!(
                 has_body,
-                !matches!(
-                    path.rsplit('/').next(),
-                    Some("confirm" | "deliver" | "{sku}")
-                ),
+                method != "delete"
+                    && !matches!(
+                        path.rsplit('/').next(),
+                        Some("confirm" | "deliver" | "commit")
+                    ),
                 "{method} {path}: a request body exactly where the API takes one"
             );
             let headers: Vec<&str> = operation["parameters"]
@@ -129,11 +141,17 @@ async fn the_document_lists_every_route_with_its_bodies_and_errors() {
                 "{method} {path} {status} is described"
             );
         }
-        if path.starts_with("/orders") && (method != "get" || path == "/orders/{id}") {
-            let success = if method == "post" && path == "/orders" {
-                "201"
+        let one_entity = ["/orders/{id}", "/inventory/{sku}"].contains(&path.as_str());
+        if let Some(entity) = entity
+            && (method != "get" || one_entity)
+        {
+            let creates = (method.as_str(), path.as_str()) == ("post", "/orders")
+                || (method.as_str(), path.as_str()) == ("put", "/inventory/{sku}");
+            let success = if creates { "201" } else { "200" };
+            let view = if entity == "/orders" {
+                "/OrderView"
             } else {
-                "200"
+                "/StockView"
             };
             let answer = &responses[success];
             assert!(
@@ -143,14 +161,15 @@ async fn the_document_lists_every_route_with_its_bodies_and_errors() {
             assert!(
                 answer["content"]["application/json"]["schema"]["$ref"]
                     .as_str()
-                    .is_some_and(|r| r.ends_with("/OrderView")),
-                "{method} {path} answers the order view"
+                    .is_some_and(|r| r.ends_with(view)),
+                "{method} {path} answers the {view} view"
             );
         }
 
         // The route exists: the router's fallbacks never answer it.
         let concrete = path
             .replace("{id}", &Uuid::now_v7().to_string())
+            .replace("{order_id}", &Uuid::now_v7().to_string())
             .replace("{sku}", "SKU-1");
         let method = Method::from_bytes(method.to_uppercase().as_bytes()).expect("a method");
         let response = system

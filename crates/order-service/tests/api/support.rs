@@ -179,6 +179,14 @@ impl System {
             .await
     }
 
+    pub async fn put(&self, path: &str, body: Value) -> (u16, Option<String>, Value) {
+        self.send(self.request(Method::PUT, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Option<String>, Value) {
+        self.send(self.request(Method::DELETE, path)).await
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Option<String>, Value) {
         self.send(self.request(Method::GET, path)).await
     }
@@ -190,9 +198,23 @@ impl System {
         order["id"].as_str().expect("an id").to_owned()
     }
 
-    /// Records in the events topic now.
+    /// Records in the orders' events topic now.
     pub async fn appended(&self) -> usize {
-        read_committed_to_end(&self.kafka, &self.topics.events)
+        self.appended_to(&self.topics.events).await
+    }
+
+    /// Records in the inventory's events topic now.
+    pub async fn appended_to_inventory(&self) -> usize {
+        self.appended_to(&self.inventory_topics().events).await
+    }
+
+    /// The inventory's topics (named by the same rule as the services').
+    pub fn inventory_topics(&self) -> StreamTopics {
+        StreamTopics::new(&format!("{}-inventory", self.prefix))
+    }
+
+    async fn appended_to(&self, topic: &str) -> usize {
+        read_committed_to_end(&self.kafka, topic)
             .await
             .expect("readable")
             .len()

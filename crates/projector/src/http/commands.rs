@@ -1,4 +1,4 @@
-//! `GET /commands/{command_id}?order_id=`: what became of a command.
+//! `GET /{entity}/{id}/commands/{command_id}`: what became of a command.
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -9,30 +9,29 @@ use event_store::processor::CommandOutcome;
 use service_kit::Problem;
 
 use super::{
-    AppState, Located, QueryParams, internal, next_fold, parse_id, query_problem, wait_past,
+    AppState, Located, QueryParams, forward, internal, next_fold, parse_id, query_problem,
+    wait_past,
 };
 
-/// The outcome (verdict, partition, offset) of a recent command, as soon as
-/// it is folded (committed or not: the verdict cannot change). Waits up to
-/// `wait_ms` for it; 404 if it is not by then (not folded yet,
-/// or older than the retention of outcomes).
+/// The outcome (verdict, partition, offset) of a recent command on entity
+/// `id`, as soon as it is folded (committed or not: the verdict cannot
+/// change). Waits up to `wait_ms` for it; 404 if it is not by then (not
+/// folded yet, or older than the retention of outcomes).
 pub async fn get_outcome(
     State(state): State<AppState>,
-    Path(command_id): Path<String>,
+    Path((entity, id, command_id)): Path<(String, String, String)>,
     uri: Uri,
     headers: HeaderMap,
     params: Result<Query<QueryParams>, QueryRejection>,
 ) -> Result<Response, Problem> {
+    let entity = state.entity(&entity)?;
+    let id = parse_id(&id, "the id")?;
     let command_id = parse_id(&command_id, "the command id")?;
     let Query(params) = params.map_err(query_problem)?;
-    let order_id = params.order_id.ok_or_else(|| {
-        Problem::new(StatusCode::BAD_REQUEST)
-            .detail("order_id is required: it locates the command's partition")
-    })?;
-    let handle = match state.locate(&order_id, &headers)? {
+    let handle = match state.locate(entity, &id, &headers)? {
         Located::Here(handle) => handle,
         Located::There { addr, partition } => {
-            return state.forward(&addr, partition, &uri, &params).await;
+            return forward(entity, &addr, partition, &uri, &params).await;
         }
     };
     let deadline = params.deadline();

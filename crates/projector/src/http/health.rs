@@ -1,6 +1,9 @@
 //! Liveness, readiness and metrics.
+//!
+//! Every metric of an entity type's processor and read model carries an
+//! `entity` label; per-partition ones a `partition` label as well.
 
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::extract::State;
@@ -12,169 +15,218 @@ use service_kit::Problem;
 use service_kit::metrics::MetricsText;
 
 use super::AppState;
+use crate::entity::Entity;
 
 /// 200 while the process serves.
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// 200 once the processor is in its group with its partitions restored and
-/// none stopped; 503 with the reason otherwise.
+/// 200 once every entity's processor is in its group with its partitions
+/// restored and none stopped; 503 with the reason otherwise.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Value>, Problem> {
     let unavailable = |detail: String| Problem::new(StatusCode::SERVICE_UNAVAILABLE).detail(detail);
-    if *state.processor_done.borrow() {
-        return Err(unavailable("the processor has stopped".into()));
+    let mut partitions = serde_json::Map::new();
+    for entity in state.entities.iter() {
+        let name = entity.name;
+        if *entity.processor_done.borrow() {
+            return Err(unavailable(format!("the {name} processor has stopped")));
+        }
+        if !entity.registry.joined() {
+            return Err(unavailable(format!(
+                "waiting for a partition assignment of {name}"
+            )));
+        }
+        let owned = entity.registry.owned();
+        if let Some((partition, reason)) = owned.iter().find_map(|h| match h.status() {
+            PartitionStatus::Stopped { reason } => Some((h.partition, reason)),
+            _ => None,
+        }) {
+            return Err(unavailable(format!(
+                "{name} partition {partition} is stopped: {reason}"
+            )));
+        }
+        partitions.insert(name.into(), owned.len().into());
     }
-    if !state.registry.joined() {
-        return Err(unavailable("waiting for a partition assignment".into()));
-    }
-    let owned = state.registry.owned();
-    if let Some((partition, reason)) = owned.iter().find_map(|h| match h.status() {
-        PartitionStatus::Stopped { reason } => Some((h.partition, reason)),
-        _ => None,
-    }) {
-        return Err(unavailable(format!(
-            "partition {partition} is stopped: {reason}"
-        )));
-    }
-    Ok(Json(
-        json!({ "status": "ready", "partitions": owned.len() }),
-    ))
+    Ok(Json(json!({ "status": "ready", "partitions": partitions })))
+}
+
+/// Samples of one value per entity.
+type Samples = Vec<(String, f64)>;
+
+fn per_entity(state: &AppState, value: impl Fn(&Entity) -> f64) -> Samples {
+    state
+        .entities
+        .iter()
+        .map(|e| (format!("entity=\"{}\"", e.name), value(e)))
+        .collect()
+}
+
+fn per_partition(state: &AppState, values: impl Fn(&Entity) -> Vec<(i32, f64)>) -> Samples {
+    state
+        .entities
+        .iter()
+        .flat_map(|e| {
+            values(e)
+                .into_iter()
+                .map(|(p, v)| (format!("entity=\"{}\",partition=\"{p}\"", e.name), v))
+        })
+        .collect()
+}
+
+fn get(counter: &AtomicU64) -> f64 {
+    counter.load(Ordering::Relaxed) as f64
 }
 
 /// Prometheus text.
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = &state.registry.metrics;
-    let get = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
-    let owned = state.registry.owned();
-    let per_partition =
-        |value: &dyn Fn(&event_store::store::PartitionHandle) -> i64| -> Vec<(String, f64)> {
-            owned
+    let processor = |value: fn(&event_store::store::FoldMetrics) -> &AtomicU64| {
+        per_entity(&state, |e| get(value(&e.registry.metrics)))
+    };
+    let owned = |value: fn(&event_store::store::PartitionHandle) -> i64| {
+        per_partition(&state, |e| {
+            e.registry
+                .owned()
                 .iter()
-                .map(|h| (format!("partition=\"{}\"", h.partition), value(h) as f64))
+                .map(|h| (h.partition, value(h) as f64))
                 .collect()
-        };
-    let restored = state.registry.restores();
-    let restores = |value: &dyn Fn(&event_store::store::Restored) -> f64| -> Vec<(String, f64)> {
-        restored
-            .iter()
-            .map(|(p, r)| (format!("partition=\"{p}\""), value(r)))
-            .collect()
+        })
+    };
+    let restores = |value: fn(&event_store::store::Restored) -> f64| {
+        per_partition(&state, |e| {
+            e.registry
+                .restores()
+                .iter()
+                .map(|(p, r)| (*p, value(r)))
+                .collect()
+        })
     };
     let body = MetricsText::new()
-        .counter(
+        .counters(
             "projector_records_total",
             "Records of the events topic folded.",
-            get(&m.records),
+            &processor(|m| &m.records),
         )
-        .counter(
+        .counters(
             "projector_commands_accepted_total",
             "Commands accepted.",
-            get(&m.accepted),
+            &processor(|m| &m.accepted),
         )
-        .counter(
+        .counters(
             "projector_events_accepted_total",
             "Events accepted.",
-            get(&m.events),
+            &processor(|m| &m.events),
         )
-        .counter(
+        .counters(
             "projector_commands_conflicted_total",
             "Commands rejected as conflicts.",
-            get(&m.conflicts),
+            &processor(|m| &m.conflicts),
         )
-        .counter(
+        .counters(
             "projector_commands_duplicate_total",
             "Commands recognised as duplicates.",
-            get(&m.duplicates),
+            &processor(|m| &m.duplicates),
         )
-        .counter(
+        .counters(
             "projector_dead_lettered_total",
             "Poison records sent to the dead-letter topic.",
-            get(&m.dead_lettered),
+            &processor(|m| &m.dead_lettered),
         )
-        .counter(
+        .counters(
             "projector_transactions_committed_total",
             "Transactions committed.",
-            get(&m.commits),
+            &processor(|m| &m.commits),
         )
-        .counter(
+        .counters(
             "projector_transactions_aborted_total",
             "Transactions aborted.",
-            get(&m.aborts),
+            &processor(|m| &m.aborts),
         )
-        .counter(
+        .counters(
             "projector_standby_takeovers_total",
             "Partitions taken over from a standby copy kept here.",
-            state.registry.standbys.takeovers(),
+            &per_entity(&state, |e| e.registry.standbys.takeovers() as f64),
         )
         .gauge(
             "projector_standby_lag",
             "Changelog records a standby copy is behind, per copy kept here.",
-            &state
-                .registry
-                .standbys
-                .all()
-                .iter()
-                .map(|r| (format!("partition=\"{}\"", r.partition), r.lag() as f64))
-                .collect::<Vec<_>>(),
+            &per_partition(&state, |e| {
+                e.registry
+                    .standbys
+                    .all()
+                    .iter()
+                    .map(|r| (r.partition, r.lag() as f64))
+                    .collect()
+            }),
         )
         .gauge(
             "projector_restore_seconds",
             "How long the last takeover of a partition took to restore its store.",
-            &restores(&|r| r.seconds),
+            &restores(|r| r.seconds),
         )
         .gauge(
             "projector_restore_records",
             "Changelog records the last takeover of a partition applied.",
-            &restores(&|r| r.records as f64),
+            &restores(|r| r.records as f64),
         )
         .gauge(
             "projector_committed_offset",
             "Next offset not yet committed, per owned partition.",
-            &per_partition(&|h| h.committed()),
+            &owned(|h| h.committed()),
         )
         .gauge(
             "projector_lag",
             "Records not yet folded, per owned partition.",
-            &per_partition(&|h| (h.high_watermark() - h.committed()).max(0)),
+            &owned(|h| (h.high_watermark() - h.committed()).max(0)),
         );
-    let body = match &state.read_model {
-        Some(rm) => body
-            .counter(
-                "read_model_batches_total",
-                "Batches written to PostgreSQL, each in one transaction with its offsets.",
-                get(&rm.batches),
-            )
-            .counter(
-                "read_model_records_total",
-                "Records of the events topic folded into the read model.",
-                get(&rm.records),
-            )
-            .counter(
-                "read_model_events_total",
-                "Events accepted into the read model.",
-                get(&rm.events),
-            )
-            .counter(
-                "read_model_poison_skipped_total",
-                "Records that are not valid envelopes, skipped (dead-lettered by the state store's pipeline).",
-                get(&rm.poison),
-            )
-            .counter(
-                "read_model_errors_total",
-                "Batches that failed (PostgreSQL or Kafka unavailable) and were retried.",
-                get(&rm.errors),
-            )
-            .gauge(
-                "read_model_next_offset",
-                "Next offset the read model folds, per partition.",
-                &rm.positions()
-                    .iter()
-                    .map(|(p, o)| (format!("partition=\"{p}\""), *o as f64))
-                    .collect::<Vec<_>>(),
-            ),
-        None => body,
-    }
-    .finish();
+    let read_model = |value: fn(&read_model::PipelineMetrics) -> &AtomicU64| -> Samples {
+        state
+            .entities
+            .iter()
+            .filter_map(|e| {
+                let metrics = e.read_model.as_ref()?;
+                Some((format!("entity=\"{}\"", e.name), get(value(metrics))))
+            })
+            .collect()
+    };
+    let body = body
+        .counters(
+            "read_model_batches_total",
+            "Batches written to PostgreSQL, each in one transaction with its offsets.",
+            &read_model(|m| &m.batches),
+        )
+        .counters(
+            "read_model_records_total",
+            "Records of the events topic folded into the read model.",
+            &read_model(|m| &m.records),
+        )
+        .counters(
+            "read_model_events_total",
+            "Events accepted into the read model.",
+            &read_model(|m| &m.events),
+        )
+        .counters(
+            "read_model_poison_skipped_total",
+            "Records that are not valid envelopes, skipped (dead-lettered by the state store's pipeline).",
+            &read_model(|m| &m.poison),
+        )
+        .counters(
+            "read_model_errors_total",
+            "Batches that failed (PostgreSQL or Kafka unavailable) and were retried.",
+            &read_model(|m| &m.errors),
+        )
+        .gauge(
+            "read_model_next_offset",
+            "Next offset the read model folds, per partition.",
+            &per_partition(&state, |e| {
+                e.read_model.as_ref().map_or_else(Vec::new, |m| {
+                    m.positions()
+                        .iter()
+                        .map(|(p, o)| (*p, *o as f64))
+                        .collect()
+                })
+            }),
+        )
+        .finish();
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
 }

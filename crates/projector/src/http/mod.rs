@@ -1,5 +1,6 @@
-//! The projector's HTTP API: the state it owns, command outcomes, partition
-//! ownership and progress, health and metrics.
+//! The projector's HTTP API, for every hosted entity type: the state it owns
+//! (`/{entity}/{id}`), command outcomes, partition ownership and progress,
+//! health and metrics.
 //!
 //! A query about a key whose partition another instance owns is forwarded
 //! there (see `routing`); while the partition has no owner that can answer
@@ -10,8 +11,8 @@
 
 mod commands;
 mod health;
-mod orders;
 mod partitions;
+mod state;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,15 +21,15 @@ use axum::Router;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
-use event_store::StreamTopics;
 use event_store::partition_for_key;
-use event_store::store::{PartitionHandle, PartitionStatus, Registry, Replica, WaitError};
+use event_store::store::{PartitionHandle, PartitionStatus, Replica, WaitError};
 use serde::Deserialize;
 use service_kit::Problem;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::routing::{Directory, FORWARDED, unavailable};
+use crate::entity::Entity;
+use crate::routing::{FORWARDED, unavailable};
 
 /// The longest a request may wait for progress.
 const MAX_WAIT: Duration = Duration::from_secs(30);
@@ -38,49 +39,53 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 /// What the handlers share.
 #[derive(Clone)]
 pub struct AppState {
-    registry: Arc<Registry>,
-    topics: StreamTopics,
+    entities: Arc<[Arc<Entity>]>,
     instance_id: String,
-    directory: Arc<Directory>,
-    pub(crate) processor_done: Arc<watch::Sender<bool>>,
-    /// The read model pipeline's counters, when it runs.
-    pub(crate) read_model: Option<Arc<read_model::PipelineMetrics>>,
 }
 
 impl AppState {
-    /// State over a registry the processor fills.
-    pub fn new(
-        registry: Arc<Registry>,
-        topics: StreamTopics,
-        instance_id: String,
-        directory: Arc<Directory>,
-    ) -> Self {
+    /// State over the hosted entity types (the first is the default of
+    /// `/partitions`).
+    pub fn new(entities: Vec<Arc<Entity>>, instance_id: String) -> Self {
         Self {
-            registry,
-            topics,
+            entities: entities.into(),
             instance_id,
-            directory,
-            processor_done: Arc::new(watch::Sender::new(false)),
-            read_model: None,
         }
     }
 
-    /// Completes once the processor thread has ended.
-    pub(crate) async fn wait_processor_done(&self) {
-        let _ = self.processor_done.subscribe().wait_for(|done| *done).await;
+    /// Completes once any processor thread has ended; names its entity.
+    pub(crate) async fn wait_any_processor_done(&self) -> &'static str {
+        let waits = self.entities.iter().map(|entity| {
+            Box::pin(async move {
+                entity.wait_processor_done().await;
+                entity.name
+            })
+        });
+        futures_util::future::select_all(waits).await.0
     }
 
-    /// The partition of a key.
-    fn partition_of(&self, id: &Uuid) -> i32 {
-        let count = self.registry.partition_count();
-        partition_for_key(id.hyphenated().to_string().as_bytes(), count)
+    /// The hosted entity served under `/{name}`.
+    fn entity(&self, name: &str) -> Result<&Arc<Entity>, Problem> {
+        self.entities
+            .iter()
+            .find(|entity| entity.name == name)
+            .ok_or_else(|| {
+                Problem::new(StatusCode::NOT_FOUND).detail(format!(
+                    "no entity type `{name}` here (hosted: {})",
+                    self.entities
+                        .iter()
+                        .map(|e| e.name)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            })
     }
 
     /// Where a query about `id` is answered: here, from the owned store, or
     /// at the owner's address.
-    fn locate(&self, id: &Uuid, headers: &HeaderMap) -> Result<Located, Problem> {
-        let partition = self.partition_of(id);
-        if let Some(handle) = self.registry.get(partition) {
+    fn locate(&self, entity: &Entity, id: &Uuid, headers: &HeaderMap) -> Result<Located, Problem> {
+        let partition = partition_of(entity, id);
+        if let Some(handle) = entity.registry.get(partition) {
             if let PartitionStatus::Stopped { reason } = handle.status() {
                 return Err(Problem::new(StatusCode::SERVICE_UNAVAILABLE)
                     .title("Partition stopped")
@@ -91,7 +96,7 @@ impl AppState {
         }
         if headers.contains_key(FORWARDED) {
             // Sent here as the owner, but the partition has moved on (or not arrived yet).
-            self.directory.refresh();
+            entity.directory.refresh();
             return Err(unavailable(
                 partition,
                 &format!(
@@ -101,28 +106,35 @@ impl AppState {
             ));
         }
         Ok(Located::There {
-            addr: self.directory.owner_elsewhere(partition)?,
+            addr: entity.directory.owner_elsewhere(partition)?,
             partition,
         })
     }
+}
 
-    /// A warm copy of the key's partition kept here, for reads that accept one.
-    fn standby_of(&self, id: &Uuid) -> Option<Arc<Replica>> {
-        self.registry.standbys.get(self.partition_of(id))
-    }
+/// The partition of a key.
+fn partition_of(entity: &Entity, id: &Uuid) -> i32 {
+    let count = entity.registry.partition_count();
+    partition_for_key(id.hyphenated().to_string().as_bytes(), count)
+}
 
-    /// Relays a query to the owner of its partition.
-    async fn forward(
-        &self,
-        addr: &str,
-        partition: i32,
-        uri: &Uri,
-        params: &QueryParams,
-    ) -> Result<Response, Problem> {
-        self.directory
-            .forward(addr, uri, partition, params.bound())
-            .await
-    }
+/// A warm copy of the key's partition kept here, for reads that accept one.
+fn standby_of(entity: &Entity, id: &Uuid) -> Option<Arc<Replica>> {
+    entity.registry.standbys.get(partition_of(entity, id))
+}
+
+/// Relays a query to the owner of its partition.
+async fn forward(
+    entity: &Entity,
+    addr: &str,
+    partition: i32,
+    uri: &Uri,
+    params: &QueryParams,
+) -> Result<Response, Problem> {
+    entity
+        .directory
+        .forward(addr, uri, partition, params.bound())
+        .await
 }
 
 /// Where a query is answered.
@@ -136,8 +148,11 @@ enum Located {
 /// The router, drivable without a socket in tests.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/orders/{id}", get(orders::get_order))
-        .route("/commands/{command_id}", get(commands::get_outcome))
+        .route("/{entity}/{id}", get(state::get_state))
+        .route(
+            "/{entity}/{id}/commands/{command_id}",
+            get(commands::get_outcome),
+        )
         .route("/partitions", get(partitions::list))
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -153,10 +168,8 @@ pub fn router(state: AppState) -> Router {
 struct QueryParams {
     /// Answer only once this offset of the key's partition is folded.
     after_offset: Option<i64>,
-    /// Answer only once the order has at least this version.
+    /// Answer only once the entity has at least this version.
     min_version: Option<u64>,
-    /// The aggregate a command was for (command outcomes).
-    order_id: Option<Uuid>,
     /// The bound on waiting, in ms (at most 30000).
     wait_ms: Option<u64>,
     /// Accept an answer from a standby copy when this instance does not own

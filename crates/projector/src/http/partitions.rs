@@ -1,13 +1,23 @@
-//! `GET /partitions`: what this instance owns and how far along each is, the
+//! `GET /partitions?entity=`: of one entity type (by default the first
+//! hosted, orders), what this instance owns and how far along each is, the
 //! standby copies it keeps, and the group's ownership as last described.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use event_store::group::GroupView;
 use event_store::store::PartitionStatus;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use service_kit::Problem;
 
-use super::AppState;
+use super::{AppState, query_problem};
+
+/// Which entity type.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Which {
+    entity: Option<String>,
+}
 
 /// One owned partition.
 #[derive(Serialize)]
@@ -39,6 +49,7 @@ pub struct StandbyView {
 #[derive(Serialize)]
 pub struct Ownership {
     instance_id: String,
+    entity: &'static str,
     topic: String,
     partition_count: i32,
     partitions: Vec<PartitionView>,
@@ -46,9 +57,17 @@ pub struct Ownership {
     group: std::sync::Arc<GroupView>,
 }
 
-/// Lists the partitions this instance owns.
-pub async fn list(State(state): State<AppState>) -> Json<Ownership> {
-    let partitions = state
+/// Lists the partitions of an entity type this instance owns.
+pub async fn list(
+    State(state): State<AppState>,
+    which: Result<Query<Which>, QueryRejection>,
+) -> Result<Json<Ownership>, Problem> {
+    let Query(which) = which.map_err(query_problem)?;
+    let entity = match &which.entity {
+        Some(name) => state.entity(name)?,
+        None => &state.entities[0],
+    };
+    let partitions = entity
         .registry
         .owned()
         .iter()
@@ -64,12 +83,13 @@ pub async fn list(State(state): State<AppState>) -> Json<Ownership> {
             }
         })
         .collect();
-    Json(Ownership {
+    Ok(Json(Ownership {
         instance_id: state.instance_id.clone(),
-        topic: state.topics.events.clone(),
-        partition_count: state.registry.partition_count(),
+        entity: entity.name,
+        topic: entity.topics.events.clone(),
+        partition_count: entity.registry.partition_count(),
         partitions,
-        standbys: state
+        standbys: entity
             .registry
             .standbys
             .all()
@@ -80,6 +100,6 @@ pub async fn list(State(state): State<AppState>) -> Json<Ownership> {
                 lag: replica.lag(),
             })
             .collect(),
-        group: state.directory.view(),
-    })
+        group: entity.directory.view(),
+    }))
 }

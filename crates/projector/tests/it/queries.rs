@@ -51,7 +51,7 @@ async fn waiting_for_an_offset_returns_the_state_that_includes_it() -> anyhow::R
 
     let (status, outcome) = projector
         .json(&format!(
-            "/commands/{command_id}?order_id={order_id}&wait_ms=20000"
+            "/orders/{order_id}/commands/{command_id}?wait_ms=20000"
         ))
         .await;
     assert_eq!(status, 200);
@@ -125,7 +125,7 @@ async fn folded_answers_come_before_their_commit_and_survive_a_crash() -> anyhow
         "answered before the commit: {committed:?}"
     );
     assert_eq!((version, status.as_str()), (Some(1), Some("placed")));
-    let outcome_path = format!("/commands/{command_id}?order_id={order_id}&wait_ms=20000");
+    let outcome_path = format!("/orders/{order_id}/commands/{command_id}?wait_ms=20000");
     let (code, outcome) = projector.json(&outcome_path).await;
     assert_eq!(
         (code, &outcome["verdict"]["verdict"]),
@@ -164,7 +164,12 @@ async fn bad_requests_get_problem_details() -> anyhow::Result<()> {
             format!("/orders/{}?wait_ms=soon", Uuid::now_v7()),
             400,
         ),
-        ("GET", format!("/commands/{}", Uuid::now_v7()), 400),
+        (
+            "GET",
+            format!("/orders/{}/commands/not-a-uuid", Uuid::now_v7()),
+            400,
+        ),
+        ("GET", format!("/widgets/{}", Uuid::now_v7()), 404),
         ("GET", "/no/such/route".to_owned(), 404),
         ("POST", format!("/orders/{}", Uuid::now_v7()), 405),
     ];

@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use domain::order::Order;
-use read_model::orders::decode_snapshot;
+use read_model::tables::decode_snapshot;
 use read_model::queries::{ListOrders, list_orders};
 use sqlx::{Connection, PgPool};
 use uuid::Uuid;

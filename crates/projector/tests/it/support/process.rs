@@ -213,12 +213,10 @@ impl Projector {
             .collect()
     }
 
-    /// A value of `/metrics`.
+    /// A metric of `/metrics`, summed over its samples (every entity's).
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self.get("/metrics").await.text().await.unwrap_or_default();
-        text.lines()
-            .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(0.0)
+        e2e::metrics::sum(&text, name)
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

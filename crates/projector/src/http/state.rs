@@ -1,47 +1,56 @@
-//! `GET /orders/{id}`: an order's snapshot from the store that owns it, or,
-//! with `standby=true`, from a warm copy.
+//! `GET /{entity}/{id}`: an entity's snapshot from the store that owns it,
+//! or, with `standby=true`, from a warm copy.
+//!
+//! The stored snapshot is JSON already; it is served as stored, and only its
+//! version is read here, so this handler serves any entity type.
 
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use domain::aggregate::Snapshot;
-use domain::order::Order;
 use event_store::store::Replica;
+use serde::Deserialize;
 use service_kit::Problem;
 
 use super::{
-    AppState, Located, QueryParams, internal, next_fold, parse_id, query_problem, wait_past,
+    AppState, Located, QueryParams, forward, internal, next_fold, parse_id, query_problem,
+    standby_of, wait_past,
 };
 
-type OrderSnapshot = Snapshot<Option<Order>>;
+/// A stored snapshot: its bytes and the version they hold (0: never created).
+struct Stored {
+    bytes: Bytes,
+    version: u64,
+}
 
 /// The snapshot (state, version, times), with `ETag: "<version>"`. With
 /// `after_offset` or `min_version` it first waits, within `wait_ms`.
-pub async fn get_order(
+pub async fn get_state(
     State(state): State<AppState>,
-    Path(id): Path<String>,
+    Path((entity, id)): Path<(String, String)>,
     uri: Uri,
     headers: HeaderMap,
     params: Result<Query<QueryParams>, QueryRejection>,
 ) -> Result<Response, Problem> {
-    let id = parse_id(&id, "the order id")?;
+    let entity = state.entity(&entity)?;
+    let id = parse_id(&id, "the id")?;
     let Query(params) = params.map_err(query_problem)?;
     if params.standby && (params.after_offset.is_some() || params.min_version.is_some()) {
         return Err(Problem::new(StatusCode::BAD_REQUEST)
             .detail("a standby read does not wait: after_offset and min_version need the owner"));
     }
-    let located = state.locate(&id, &headers);
+    let located = state.locate(entity, &id, &headers);
     if params.standby
         && !matches!(located, Ok(Located::Here(_)))
-        && let Some(replica) = state.standby_of(&id)
+        && let Some(replica) = standby_of(entity, &id)
     {
-        return standby_answer(&replica, &id);
+        return standby_answer(&replica, entity.name, &id);
     }
     let handle = match located? {
         Located::Here(handle) => handle,
         Located::There { addr, partition } => {
-            return state.forward(&addr, partition, &uri, &params).await;
+            return forward(entity, &addr, partition, &uri, &params).await;
         }
     };
     let deadline = params.deadline();
@@ -66,14 +75,14 @@ pub async fn get_order(
             return Err(Problem::new(StatusCode::GATEWAY_TIMEOUT)
                 .title("Version not reached in time")
                 .detail(format!(
-                    "order {id} is at version {}, not yet {wanted}",
-                    snapshot.version
+                    "{} {id} is at version {}, not yet {wanted}",
+                    entity.name, snapshot.version
                 ))
                 .with("version", snapshot.version)
                 .retry_after(1));
         }
     };
-    let mut response = answer(&snapshot, &id)?;
+    let mut response = answer(snapshot, entity.name, &id)?;
     let headers = response.headers_mut();
     headers.insert("x-partition", HeaderValue::from(handle.partition));
     headers.insert("x-folded-offset", HeaderValue::from(handle.folded()));
@@ -83,9 +92,9 @@ pub async fn get_order(
 }
 
 /// An answer from a warm copy: it says it is one, and how far behind.
-fn standby_answer(replica: &Replica, id: &uuid::Uuid) -> Result<Response, Problem> {
+fn standby_answer(replica: &Replica, name: &str, id: &uuid::Uuid) -> Result<Response, Problem> {
     let snapshot = decode(replica.store.snapshot(id).map_err(internal)?.as_deref())?;
-    let mut response = answer(&snapshot, id)?;
+    let mut response = answer(snapshot, name, id)?;
     let headers = response.headers_mut();
     headers.insert("x-partition", HeaderValue::from(replica.partition));
     headers.insert("x-standby", HeaderValue::from_static("true"));
@@ -95,21 +104,40 @@ fn standby_answer(replica: &Replica, id: &uuid::Uuid) -> Result<Response, Proble
     Ok(response)
 }
 
-/// A stored snapshot, or the empty one of an order never placed.
-fn decode(bytes: Option<&[u8]>) -> Result<OrderSnapshot, Problem> {
-    Ok(match bytes {
-        Some(bytes) => serde_json::from_slice(bytes).map_err(internal)?,
-        None => Snapshot::default(),
+/// A stored snapshot's version, or version 0 for an entity never created.
+fn decode(bytes: Option<&[u8]>) -> Result<Stored, Problem> {
+    #[derive(Deserialize)]
+    struct Version {
+        version: u64,
+    }
+    let Some(bytes) = bytes else {
+        return Ok(Stored {
+            bytes: Bytes::new(),
+            version: 0,
+        });
+    };
+    let Version { version } = serde_json::from_slice(bytes).map_err(internal)?;
+    Ok(Stored {
+        bytes: Bytes::copy_from_slice(bytes),
+        version,
     })
 }
 
-/// 200 with the snapshot and its `ETag`, or 404 for an order never placed.
-fn answer(snapshot: &OrderSnapshot, id: &uuid::Uuid) -> Result<Response, Problem> {
-    if snapshot.state.is_none() {
-        return Err(Problem::new(StatusCode::NOT_FOUND).detail(format!("no order {id}")));
+/// 200 with the snapshot and its `ETag`, or 404 for an entity never created.
+fn answer(snapshot: Stored, name: &str, id: &uuid::Uuid) -> Result<Response, Problem> {
+    if snapshot.version == 0 {
+        return Err(Problem::new(StatusCode::NOT_FOUND).detail(format!("no {name} {id}")));
     }
-    let mut response = axum::Json(snapshot).into_response();
-    if let Ok(etag) = HeaderValue::from_str(&format!("\"{}\"", snapshot.version)) {
+    let etag = format!("\"{}\"", snapshot.version);
+    let mut response = (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        snapshot.bytes,
+    )
+        .into_response();
+    if let Ok(etag) = HeaderValue::from_str(&etag) {
         response.headers_mut().insert(header::ETAG, etag);
     }
     Ok(response)

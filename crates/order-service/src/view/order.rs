@@ -1,16 +1,17 @@
-//! Request bodies (parsed into domain values) and the order view.
+//! Order request bodies (parsed into domain values) and the order view.
 
-use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use domain::aggregate::Snapshot;
 use domain::order::{
     CancelReason, Carrier, CustomerId, Email, LineItem, Order, Quantity, Sku, Status,
-    TrackingNumber, UnitPrice, ValueError,
+    TrackingNumber, UnitPrice,
 };
 use serde::{Deserialize, Serialize};
 use service_kit::Problem;
 use utoipa::ToSchema;
 use uuid::Uuid;
+
+use super::invalid;
 
 /// An order's snapshot as the projector stores it.
 pub type OrderSnapshot = Snapshot<Option<Order>>;
@@ -64,13 +65,6 @@ pub struct CancelBody {
     /// 1 to 500 characters.
     #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
-}
-
-/// A field that broke its rule: 422, naming the field.
-pub fn invalid(error: ValueError) -> Problem {
-    Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
-        .detail(error.to_string())
-        .with("field", error.field)
 }
 
 impl ItemBody {
