@@ -1,5 +1,6 @@
 //! Start-up, health and metrics on their own port, graceful shutdown.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 
 use crate::Config;
 use crate::delivery::{Deliverer, WebhookTarget};
+use crate::effects;
 use crate::ledger::Ledger;
 use crate::signature::Secret;
 use crate::worker::{Metrics, Worker};
@@ -39,7 +41,8 @@ pub struct Application {
 struct HttpState {
     metrics: Arc<Metrics>,
     consumer: Arc<StreamConsumer>,
-    topic: String,
+    /// The changes topics consumed.
+    topics: Vec<String>,
 }
 
 impl Application {
@@ -63,13 +66,17 @@ impl Application {
         )
         .map_err(anyhow::Error::msg)?;
         let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
-        let topics = StreamTopics::new(&config.topics.topic_prefix);
         let dlq_topic = config.dlq_topic();
-        let mut specs = topics.specs(config.topics.partitions);
-        specs.push(TopicSpec::permanent_log(
+        let mut specs = vec![TopicSpec::permanent_log(
             &dlq_topic,
             config.topics.partitions,
-        ));
+        )];
+        let mut sources = HashMap::new();
+        for source in effects::sources() {
+            let topics = StreamTopics::new(&config.topics.entity_prefix(source.entity));
+            specs.extend(topics.specs(config.topics.partitions));
+            sources.insert(Arc::<str>::from(topics.changes), source.effects_of);
+        }
         ensure_topics(&kafka, &specs)
             .await
             .context("checking the topics")?;
@@ -84,9 +91,11 @@ impl Application {
             .set("session.timeout.ms", "10000")
             .create()
             .context("creating the consumer")?;
+        let subscribed: Vec<&str> = sources.keys().map(|topic| &**topic).collect();
         consumer
-            .subscribe(&[&topics.changes])
-            .context("subscribing to the changes topic")?;
+            .subscribe(&subscribed)
+            .context("subscribing to the changes topics")?;
+        let topics = subscribed.iter().map(|t| (*t).to_owned()).collect();
         let consumer = Arc::new(consumer);
         let dlq = tokio::task::spawn_blocking({
             let (kafka, id) = (kafka.clone(), format!("{}-dlq", config.instance_id));
@@ -101,6 +110,7 @@ impl Application {
         let (stop, stopping) = watch::channel(false);
         let worker = Worker {
             consumer: consumer.clone(),
+            sources,
             deliverer,
             ledger,
             dlq,
@@ -116,7 +126,7 @@ impl Application {
             state: HttpState {
                 metrics,
                 consumer,
-                topic: topics.changes,
+                topics,
             },
         })
     }
@@ -171,10 +181,15 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     let m = &state.metrics;
     let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
     let lag = {
-        let (consumer, topic) = (state.consumer.clone(), state.topic.clone());
-        tokio::task::spawn_blocking(move || lag(&consumer, &topic))
-            .await
-            .unwrap_or_default()
+        let (consumer, topics) = (state.consumer.clone(), state.topics.clone());
+        tokio::task::spawn_blocking(move || {
+            topics
+                .iter()
+                .flat_map(|topic| lag(&consumer, topic))
+                .collect::<Vec<_>>()
+        })
+        .await
+        .unwrap_or_default()
     };
     let body = MetricsText::new()
         .counter(
@@ -204,7 +219,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
         )
         .gauge(
             "notifier_lag",
-            "Records of the changes topic not yet settled, per partition.",
+            "Records of the changes topics not yet settled, per topic and partition.",
             &lag,
         )
         .finish();
@@ -228,7 +243,7 @@ fn lag(consumer: &StreamConsumer, topic: &str) -> Vec<(String, f64)> {
                 .ok()?;
             let at = e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
             Some((
-                format!("partition=\"{}\"", e.partition()),
+                format!("topic=\"{topic}\",partition=\"{}\"", e.partition()),
                 (high - at).max(0) as f64,
             ))
         })

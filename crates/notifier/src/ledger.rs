@@ -86,12 +86,13 @@ impl Ledger {
     /// it was claimed before (it must not run again).
     pub async fn claim(&self, effect: &Effect) -> Result<bool, sqlx::Error> {
         let inserted = sqlx::query(
-            "INSERT INTO effects (effect_id, kind, order_id, event_id, state, attempts)
-             VALUES ($1, $2, $3, $4, 'attempting', 0) ON CONFLICT (effect_id) DO NOTHING",
+            "INSERT INTO effects (effect_id, kind, entity_type, entity_id, event_id, state, attempts)
+             VALUES ($1, $2, $3, $4, $5, 'attempting', 0) ON CONFLICT (effect_id) DO NOTHING",
         )
         .bind(&effect.id)
         .bind(effect.kind.as_str())
-        .bind(effect.order_id)
+        .bind(effect.entity_type)
+        .bind(effect.entity_id)
         .bind(effect.event_id)
         .execute(&self.pool)
         .await?;
@@ -111,14 +112,15 @@ impl Ledger {
             Settled::Failed => "failed",
         };
         sqlx::query(
-            "INSERT INTO effects (effect_id, kind, order_id, event_id, state, attempts, last_error)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)
+            "INSERT INTO effects (effect_id, kind, entity_type, entity_id, event_id, state, attempts, last_error)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
              ON CONFLICT (effect_id) DO UPDATE SET state = EXCLUDED.state,
                  attempts = EXCLUDED.attempts, last_error = EXCLUDED.last_error, updated_at = now()",
         )
         .bind(&effect.id)
         .bind(effect.kind.as_str())
-        .bind(effect.order_id)
+        .bind(effect.entity_type)
+        .bind(effect.entity_id)
         .bind(effect.event_id)
         .bind(state)
         .bind(i32::try_from(attempts).unwrap_or(i32::MAX))

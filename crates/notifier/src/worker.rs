@@ -1,6 +1,6 @@
-//! The consumer of `orders.changes`: effects of each order in order, orders
-//! concurrently (bounded), offsets committed only past records whose effects
-//! are all settled in the effects table.
+//! The consumer of every entity's `.changes` topic: effects of each entity
+//! in order, entities concurrently (bounded), offsets committed only past
+//! records whose effects are all settled in the effects table.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -17,7 +17,7 @@ use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::delivery::{Attempt, Deliverer, backoff};
-use crate::effects::{Effect, Kind, effects_of};
+use crate::effects::{Effect, EffectsOf, Kind};
 use crate::ledger::{Ledger, Mode, Settled};
 
 /// Retry policy and concurrency.
@@ -29,7 +29,7 @@ pub struct Policy {
     pub base_backoff: Duration,
     /// The longest wait between attempts (also caps `Retry-After`).
     pub max_backoff: Duration,
-    /// Orders handled at once.
+    /// Entities handled at once.
     pub concurrency: usize,
     /// Delivery mode of e-mails.
     pub email_mode: Mode,
@@ -54,6 +54,8 @@ pub struct Metrics {
 
 /// What one record needs to be settled.
 struct Work {
+    topic: Arc<str>,
+    effects_of: EffectsOf,
     partition: i32,
     offset: i64,
     key: Vec<u8>,
@@ -63,6 +65,8 @@ struct Work {
 /// Runs the notifier's loop.
 pub struct Worker {
     pub(crate) consumer: Arc<StreamConsumer>,
+    /// The effects of each changes topic's records.
+    pub(crate) sources: HashMap<Arc<str>, EffectsOf>,
     pub(crate) deliverer: Deliverer,
     pub(crate) ledger: Ledger,
     pub(crate) dlq: Appender,
@@ -111,18 +115,21 @@ impl Worker {
                 _ = shutdown.wait_for(|stop| *stop) => return Ok(()),
                 batch = this.next_batch() => batch,
             };
-            let mut next: BTreeMap<i32, i64> = BTreeMap::new();
+            let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
             for work in &batch {
-                next.insert(work.partition, work.offset + 1);
+                next.insert((work.topic.clone(), work.partition), work.offset + 1);
             }
-            // One task per order, its records in log order; orders in parallel.
-            let mut by_order: HashMap<Vec<u8>, Vec<Work>> = HashMap::new();
+            // One task per entity, its records in log order; entities in parallel.
+            let mut by_entity: HashMap<(Arc<str>, Vec<u8>), Vec<Work>> = HashMap::new();
             for work in batch {
-                by_order.entry(work.key.clone()).or_default().push(work);
+                by_entity
+                    .entry((work.topic.clone(), work.key.clone()))
+                    .or_default()
+                    .push(work);
             }
             let permits = Arc::new(Semaphore::new(this.policy.concurrency.max(1)));
             let mut tasks = JoinSet::new();
-            for (_, records) in by_order {
+            for (_, records) in by_entity {
                 let (this, permits) = (this.clone(), permits.clone());
                 tasks.spawn(async move {
                     let _permit = permits.acquire_owned().await;
@@ -141,8 +148,7 @@ impl Worker {
                 continue;
             }
             let mut offsets = TopicPartitionList::new();
-            let topic = this.topic();
-            for (partition, offset) in next {
+            for ((topic, partition), offset) in next {
                 offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
             }
             if let Err(error) = this.consumer.commit(&offsets, CommitMode::Sync) {
@@ -151,14 +157,6 @@ impl Worker {
                 tracing::warn!(%error, "offset commit failed");
             }
         }
-    }
-
-    fn topic(&self) -> String {
-        self.consumer
-            .subscription()
-            .ok()
-            .and_then(|s| s.elements().first().map(|e| e.topic().to_owned()))
-            .unwrap_or_default()
     }
 
     /// Up to 500 records: the first awaited, the rest while they keep coming
@@ -177,12 +175,24 @@ impl Worker {
                 }
             };
             match message {
-                Ok(message) => batch.push(Work {
-                    partition: message.partition(),
-                    offset: message.offset(),
-                    key: message.key().unwrap_or_default().to_vec(),
-                    payload: message.payload().unwrap_or_default().to_vec(),
-                }),
+                Ok(message) => {
+                    let Some((topic, effects_of)) = self.sources.get_key_value(message.topic())
+                    else {
+                        tracing::warn!(
+                            topic = message.topic(),
+                            "a record of a topic not subscribed to"
+                        );
+                        continue;
+                    };
+                    batch.push(Work {
+                        topic: topic.clone(),
+                        effects_of: *effects_of,
+                        partition: message.partition(),
+                        offset: message.offset(),
+                        key: message.key().unwrap_or_default().to_vec(),
+                        payload: message.payload().unwrap_or_default().to_vec(),
+                    });
+                }
                 Err(error) => tracing::warn!(%error, "consumer error"),
             }
             if batch.len() >= 500 {
@@ -194,12 +204,17 @@ impl Worker {
 
     /// Every effect of one record, settled (retrying PostgreSQL until it answers).
     async fn settle(&self, work: &Work) {
-        let span = tracing::info_span!("change", partition = work.partition, offset = work.offset);
+        let span = tracing::info_span!(
+            "change",
+            topic = &*work.topic,
+            partition = work.partition,
+            offset = work.offset
+        );
         self.settle_in_span(work).instrument(span).await;
     }
 
     async fn settle_in_span(&self, work: &Work) {
-        let effects = match effects_of(&work.payload, self.deliverer.webhook().is_some()) {
+        let effects = match (work.effects_of)(&work.payload, self.deliverer.webhook().is_some()) {
             Ok(effects) => effects,
             Err(error) => {
                 tracing::warn!(%error, "not a change record: dead-lettered");
@@ -318,14 +333,15 @@ impl Worker {
         let body = serde_json::json!({
             "effect_id": effect.id,
             "kind": effect.kind.as_str(),
-            "order_id": effect.order_id,
+            "entity_type": effect.entity_type,
+            "entity_id": effect.entity_id,
             "event_id": effect.event_id,
             "event_type": effect.event_type,
             "attempts": attempts,
             "reason": reason,
         });
         self.dead_letter(
-            effect.order_id.to_string().as_bytes(),
+            effect.entity_id.to_string().as_bytes(),
             body.to_string().as_bytes(),
             reason,
         )

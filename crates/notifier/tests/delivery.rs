@@ -23,7 +23,8 @@ fn effect(kind: Kind) -> Effect {
     Effect {
         id: format!("{}:{event_id}", kind.as_str()),
         kind,
-        order_id: Uuid::now_v7(),
+        entity_type: "order",
+        entity_id: Uuid::now_v7(),
         event_id,
         event_type: "OrderPlaced",
         email: Some(Email {

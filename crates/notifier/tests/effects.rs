@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 
 use chrono::Utc;
 use domain::aggregate::{Aggregate, CommandBatch, CommandMeta, Snapshot};
+use domain::inventory::{self, InventoryAggregate, InventoryEvent};
 use domain::order::{
     CancelReason, Carrier, CustomerId, Email, LineItem, OrderAggregate, OrderEvent, Quantity, Sku,
     TrackingNumber, UnitPrice,
@@ -194,9 +195,93 @@ async fn a_410_disables_the_endpoint_and_later_webhooks_are_not_sent() -> anyhow
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn low_stock_is_announced_by_the_reservation_that_crosses_the_threshold() -> anyhow::Result<()>
+{
+    let smtp = SmtpSink::start("127.0.0.1:0".parse()?).await?;
+    let hooks = WebhookSink::start(
+        "127.0.0.1:0".parse()?,
+        Secret::parse(SECRET)?,
+        Behaviour::default(),
+    )
+    .await?;
+    let env = TestEnv::new().await?;
+    let mut notifier = Notifier::start(&env, &smtp, &hooks.url(), &[]);
+
+    // Threshold 5: 10 in, 4 reserved (6 left), 2 more (4: crosses), 1 more
+    // (3: still low), released (4), 10 in (14), 10 reserved (4: crosses again).
+    let sku = inventory::Sku::parse("PEN-1")?;
+    let id = inventory::stock_id(&sku);
+    let reserve = |units: u64| InventoryEvent::StockReserved {
+        order_id: Uuid::now_v7(),
+        units,
+    };
+    let third = reserve(1);
+    let InventoryEvent::StockReserved {
+        order_id: released, ..
+    } = third
+    else {
+        unreachable!("a reservation")
+    };
+    let events = vec![
+        InventoryEvent::StockCreated {
+            sku,
+            low_stock_threshold: 5,
+        },
+        InventoryEvent::StockReceived { units: 10 },
+        reserve(4),
+        reserve(2),
+        third,
+        InventoryEvent::ReservationReleased {
+            order_id: released,
+            units: 1,
+        },
+        InventoryEvent::StockReceived { units: 10 },
+        reserve(10),
+    ];
+    let changes = change_records::<InventoryAggregate>(id, events);
+    let crossing = [changes[3].event_id, changes[7].event_id];
+    env.append_to(
+        &env.appender()?,
+        &StreamTopics::new(&format!("{}-inventory", env.prefix)).changes,
+        &changes,
+    )
+    .await?;
+    let expected: BTreeMap<String, ()> = crossing
+        .iter()
+        .map(|event| (format!("webhook:{event}"), ()))
+        .collect();
+    let table = env.wait_settled(&expected).await?;
+    notifier.terminate();
+
+    assert_eq!(table.len(), 2, "only the crossings: {table:?}");
+    let entities: Vec<(String, Uuid)> =
+        sqlx::query_as("SELECT entity_type, entity_id FROM notifier.effects")
+            .fetch_all(&env.pool)
+            .await?;
+    assert!(
+        entities.iter().all(|e| *e == ("inventory".to_owned(), id)),
+        "{entities:?}"
+    );
+    let received: Vec<serde_json::Value> = hooks
+        .received()
+        .iter()
+        .filter(|r| r.status == 200 && r.verified)
+        .filter_map(|r| serde_json::from_slice(&r.body).ok())
+        .collect();
+    assert_eq!(received.len(), 2, "{received:?}");
+    for (hook, available) in received.iter().zip([4, 4]) {
+        assert_eq!(hook["type"], "inventory.low_stock");
+        assert_eq!(hook["data"]["state"]["available"], available);
+        assert_eq!(hook["data"]["state"]["sku"], "PEN-1");
+    }
+    assert!(smtp.received().is_empty(), "stock sends no e-mail");
+    Ok(())
+}
+
 /// A change record to append, and what it should cause.
 struct ChangeRecord {
-    order_id: Uuid,
+    entity_id: Uuid,
     event_id: Uuid,
     payload: Vec<u8>,
 }
@@ -228,29 +313,40 @@ fn changes_of(orders: usize) -> Vec<ChangeRecord> {
                 reason: CancelReason::parse("changed my mind").expect("valid"),
             }
         };
-        let mut snapshot = Snapshot::<<OrderAggregate as Aggregate>::State>::default();
-        for event in [placed, next] {
-            let meta = CommandMeta {
-                aggregate_id: order_id,
-                command_id: Uuid::now_v7(),
-                correlation_id: Uuid::now_v7(),
-                occurred_at: Utc::now(),
-            };
-            let batch = CommandBatch::new(meta, snapshot.version, vec![event], Uuid::now_v7)
-                .expect("one event");
-            let envelope = batch.envelopes()[0].clone();
-            snapshot = snapshot.apply::<OrderAggregate>(&batch).0;
-            let event: serde_json::Value =
-                serde_json::from_slice(&envelope.encode("order")).expect("JSON");
-            let payload =
-                serde_json::to_vec(&serde_json::json!({ "event": event, "state": snapshot.state }))
-                    .expect("JSON");
-            records.push(ChangeRecord {
-                order_id,
-                event_id: envelope.event_id,
-                payload,
-            });
-        }
+        records.extend(change_records::<OrderAggregate>(
+            order_id,
+            vec![placed, next],
+        ));
+    }
+    records
+}
+
+/// The change records the projector writes for `events` of one entity,
+/// each accepted in turn.
+fn change_records<A: Aggregate>(id: Uuid, events: Vec<A::Event>) -> Vec<ChangeRecord> {
+    let mut snapshot = Snapshot::<A::State>::default();
+    let mut records = Vec::new();
+    for event in events {
+        let meta = CommandMeta {
+            aggregate_id: id,
+            command_id: Uuid::now_v7(),
+            correlation_id: Uuid::now_v7(),
+            occurred_at: Utc::now(),
+        };
+        let batch = CommandBatch::new(meta, snapshot.version, vec![event], Uuid::now_v7)
+            .expect("one event");
+        let envelope = batch.envelopes()[0].clone();
+        snapshot = snapshot.apply::<A>(&batch).0;
+        let event: serde_json::Value =
+            serde_json::from_slice(&envelope.encode(A::TYPE)).expect("JSON");
+        let payload =
+            serde_json::to_vec(&serde_json::json!({ "event": event, "state": snapshot.state }))
+                .expect("JSON");
+        records.push(ChangeRecord {
+            entity_id: id,
+            event_id: envelope.event_id,
+            payload,
+        });
     }
     records
 }
@@ -283,7 +379,9 @@ impl TestEnv {
             std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into());
         let kafka = KafkaConfig::new(servers, format!("notifier-test-{run}"));
         let prefix = format!("test-{run}");
-        ensure_topics(&kafka, &StreamTopics::new(&prefix).specs(PARTITIONS)).await?;
+        for entity in [prefix.clone(), format!("{prefix}-inventory")] {
+            ensure_topics(&kafka, &StreamTopics::new(&entity).specs(PARTITIONS)).await?;
+        }
         let url = std::env::var("DATABASE_URL")
             .unwrap_or_else(|_| "postgres://orders:orders@127.0.0.1:5432/orders".into());
         // The name is ours (a UUID), not input: safe to splice.
@@ -310,14 +408,24 @@ impl TestEnv {
         )?)
     }
 
-    /// Appends change records, each order's in order.
+    /// Appends the orders' change records, each order's in order.
     async fn append(&self, appender: &Appender, changes: &[ChangeRecord]) -> anyhow::Result<()> {
         let topic = StreamTopics::new(&self.prefix).changes;
+        self.append_to(appender, &topic, changes).await
+    }
+
+    /// Appends change records to `topic`, each entity's in order.
+    async fn append_to(
+        &self,
+        appender: &Appender,
+        topic: &str,
+        changes: &[ChangeRecord],
+    ) -> anyhow::Result<()> {
         for change in changes {
             appender
                 .append(AppendRecord {
-                    topic: topic.clone(),
-                    key: change.order_id.to_string().into_bytes(),
+                    topic: topic.to_owned(),
+                    key: change.entity_id.to_string().into_bytes(),
                     payload: change.payload.clone(),
                     headers: Vec::new(),
                 })

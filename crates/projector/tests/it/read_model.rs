@@ -7,8 +7,8 @@ use std::process::Command;
 use std::time::Duration;
 
 use domain::order::Order;
-use read_model::tables::decode_snapshot;
 use read_model::queries::{ListOrders, list_orders};
+use read_model::tables::decode_snapshot;
 use sqlx::{Connection, PgPool};
 use uuid::Uuid;
 
