@@ -3,36 +3,55 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use domain::aggregate::{CommandBatch, Snapshot, Verdict};
-use domain::order::{Order, OrderAggregate, OrderEvent};
+use domain::aggregate::{Aggregate, CommandBatch, Snapshot, Verdict};
+use domain::order::{Order, OrderAggregate};
 use event_store::{KafkaConfig, ReadError, read_committed_to_end};
 use uuid::Uuid;
 
 /// An order's snapshot.
 pub type OrderSnapshot = Snapshot<Option<Order>>;
 
-/// Every order's snapshot, now and at each version it passed through, and
-/// what became of each command.
-#[derive(Default)]
-pub struct LogFold {
+/// Every entity's snapshot (orders' by default), now and at each version it
+/// passed through, and what became of each command.
+pub struct LogFold<S = Option<Order>> {
     /// The state after the whole log.
-    pub snapshots: BTreeMap<Uuid, OrderSnapshot>,
+    pub snapshots: BTreeMap<Uuid, Snapshot<S>>,
     /// The state after each accepted version.
-    pub by_version: BTreeMap<(Uuid, u64), OrderSnapshot>,
+    pub by_version: BTreeMap<(Uuid, u64), Snapshot<S>>,
     /// The ids of the accepted events.
     pub accepted_events: HashSet<Uuid>,
     /// Each command's first verdict.
     pub verdicts: BTreeMap<Uuid, Verdict>,
 }
 
-/// Reads the committed records of `events_topic` to its end and folds them.
+impl<S> Default for LogFold<S> {
+    fn default() -> Self {
+        Self {
+            snapshots: BTreeMap::new(),
+            by_version: BTreeMap::new(),
+            accepted_events: HashSet::new(),
+            verdicts: BTreeMap::new(),
+        }
+    }
+}
+
+/// Reads the committed records of the orders' `events_topic` to its end and folds them.
 pub async fn fold_log(kafka: &KafkaConfig, events_topic: &str) -> Result<LogFold, ReadError> {
+    fold_log_of::<OrderAggregate>(kafka, events_topic).await
+}
+
+/// Reads the committed records of aggregate `A`'s `events_topic` to its end
+/// and folds them.
+pub async fn fold_log_of<A: Aggregate>(
+    kafka: &KafkaConfig,
+    events_topic: &str,
+) -> Result<LogFold<A::State>, ReadError> {
     let mut fold = LogFold::default();
-    // Sorted by partition, then offset: each order's records in log order.
+    // Sorted by partition, then offset: each entity's records in log order.
     for record in read_committed_to_end(kafka, events_topic).await? {
-        let Ok(batch) = CommandBatch::<OrderEvent>::decode(
+        let Ok(batch) = CommandBatch::<A::Event>::decode(
             record.payload.as_deref().unwrap_or_default(),
-            "order",
+            A::TYPE,
         ) else {
             continue;
         };
@@ -40,7 +59,7 @@ pub async fn fold_log(kafka: &KafkaConfig, events_topic: &str) -> Result<LogFold
             .snapshots
             .remove(&batch.aggregate_id())
             .unwrap_or_default();
-        let (next, verdict) = snapshot.apply::<OrderAggregate>(&batch);
+        let (next, verdict) = snapshot.apply::<A>(&batch);
         if let Verdict::Accepted { .. } = verdict {
             fold.accepted_events
                 .extend(batch.envelopes().iter().map(|e| e.event_id));

@@ -1,17 +1,19 @@
 //! Guarantees 2 and 4 under `kill -9` at random moments, and in the narrowest
 //! window: after the Kafka commit, before the local store write.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use domain::aggregate::Verdict;
-use event_store::{StreamTopics, read_committed_to_end};
+use domain::inventory::InventoryAggregate;
+use event_store::{KafkaConfig, StreamTopics, read_committed_to_end};
 use uuid::Uuid;
 
 use crate::support::process::Projector;
+use crate::support::stock_writer::StockWriter;
 use crate::support::writer::{Intent, Writer};
-use crate::support::{PARTITIONS, Rng, kafka, start_projector, write};
-use e2e::fold::fold_log;
+use crate::support::{PARTITIONS, Rng, inventory_topics, kafka, start_projector, write};
+use e2e::fold::{fold_log, fold_log_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_at_random_moments_neither_loses_nor_duplicates_anything() -> anyhow::Result<()> {
@@ -30,6 +32,61 @@ async fn kill_9_at_random_moments_neither_loses_nor_duplicates_anything() -> any
     let writer = writer.await??;
 
     assert_matches_the_log(&projector, &writer, &topics).await?;
+    projector.terminate();
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_under_load_on_both_entities_loses_and_duplicates_nothing_of_either()
+-> anyhow::Result<()> {
+    let seed = 0x5eed_0003;
+    let (topics, mut projector) = start_projector(&[]).await?;
+    let stock_topics = inventory_topics(&topics);
+    let orders = tokio::spawn({
+        let topics = topics.clone();
+        async move { write(&topics, 40, 1_500, 25, seed).await }
+    });
+    let stock = tokio::task::spawn_blocking({
+        let stock_topics = stock_topics.clone();
+        move || -> anyhow::Result<StockWriter> {
+            let mut writer = StockWriter::new(&kafka(), &stock_topics, 10, PARTITIONS, seed)?;
+            writer.append(1_500, 25)?;
+            Ok(writer)
+        }
+    });
+    let mut rng = Rng::new(seed);
+    for _ in 0..5 {
+        tokio::time::sleep(Duration::from_millis(200 + rng.below(1_200))).await;
+        projector.crash_and_restart().await;
+    }
+    let (orders, stock) = (orders.await??, stock.await??);
+    assert!(stock.repeats > 0, "duplicates were exercised");
+
+    assert_matches_the_log(&projector, &orders, &topics).await?;
+    projector
+        .wait_entity_caught_up("inventory", &stock.ends)
+        .await;
+    let kafka = kafka();
+    let fold = fold_log_of::<InventoryAggregate>(&kafka, &stock_topics.events).await?;
+    assert_changes_exactly(&kafka, &stock_topics.changes, &fold.accepted_events).await?;
+    for ((id, version), snapshot) in &fold.by_version {
+        let counts = snapshot.state.as_ref().expect("created first");
+        assert_eq!(
+            counts.received,
+            counts.available + counts.reserved() + counts.shipped,
+            "{id} at version {version}"
+        );
+    }
+    for (id, expected) in stock.expected() {
+        assert_eq!(
+            fold.snapshots.get(&id),
+            Some(expected),
+            "the log agrees with the writer"
+        );
+        let (status, stored) = projector.json(&format!("/inventory/{id}")).await;
+        assert_eq!(status, 200, "stock {id}");
+        assert_eq!(stored, serde_json::to_value(expected)?, "stock {id}");
+    }
     projector.terminate();
     Ok(())
 }
@@ -90,35 +147,7 @@ async fn assert_matches_the_log(
         );
     }
 
-    let mut changes: HashMap<Uuid, usize> = HashMap::new();
-    for record in read_committed_to_end(&kafka, &topics.changes).await? {
-        let change: serde_json::Value =
-            serde_json::from_slice(record.payload.as_deref().unwrap_or_default())?;
-        let event_id: Uuid = change["event"]["event_id"]
-            .as_str()
-            .unwrap_or_default()
-            .parse()?;
-        *changes.entry(event_id).or_default() += 1;
-    }
-    let duplicated: Vec<_> = changes.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(
-        duplicated.is_empty(),
-        "events written twice to the changes topic: {duplicated:?}"
-    );
-    let missing: Vec<_> = fold
-        .accepted_events
-        .iter()
-        .filter(|id| !changes.contains_key(id))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "accepted events missing from the changes topic: {missing:?}"
-    );
-    assert_eq!(
-        changes.len(),
-        fold.accepted_events.len(),
-        "nothing but accepted events"
-    );
+    assert_changes_exactly(&kafka, &topics.changes, &fold.accepted_events).await?;
 
     for id in writer.order_ids() {
         let expected = fold.snapshots.get(&id).filter(|s| s.version > 0);
@@ -136,5 +165,42 @@ async fn assert_matches_the_log(
             None => assert_eq!(status, 404, "order {id} was never placed"),
         }
     }
+    Ok(())
+}
+
+/// The changes topic holds each accepted event exactly once and nothing else.
+async fn assert_changes_exactly(
+    kafka: &KafkaConfig,
+    changes_topic: &str,
+    accepted_events: &HashSet<Uuid>,
+) -> anyhow::Result<()> {
+    let mut changes: HashMap<Uuid, usize> = HashMap::new();
+    for record in read_committed_to_end(kafka, changes_topic).await? {
+        let change: serde_json::Value =
+            serde_json::from_slice(record.payload.as_deref().unwrap_or_default())?;
+        let event_id: Uuid = change["event"]["event_id"]
+            .as_str()
+            .unwrap_or_default()
+            .parse()?;
+        *changes.entry(event_id).or_default() += 1;
+    }
+    let duplicated: Vec<_> = changes.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(
+        duplicated.is_empty(),
+        "events written twice to the changes topic: {duplicated:?}"
+    );
+    let missing: Vec<_> = accepted_events
+        .iter()
+        .filter(|id| !changes.contains_key(id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "accepted events missing from the changes topic: {missing:?}"
+    );
+    assert_eq!(
+        changes.len(),
+        accepted_events.len(),
+        "nothing but accepted events"
+    );
     Ok(())
 }

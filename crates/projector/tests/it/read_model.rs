@@ -1,6 +1,7 @@
 //! Guarantee 3: the PostgreSQL read model equals the fold of the log, across
-//! `kill -9` of the projector, an immediate stop of PostgreSQL, a rebuild,
-//! and paging under concurrent writes.
+//! `kill -9` of the projector, an immediate stop of PostgreSQL, a rebuild
+//! (of one entity's model, leaving the other's alone), and paging under
+//! concurrent writes.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::process::Command;
@@ -9,12 +10,13 @@ use std::time::Duration;
 use domain::order::Order;
 use read_model::queries::{ListOrders, list_orders};
 use read_model::tables::decode_snapshot;
-use sqlx::{Connection, PgPool};
+use sqlx::{AssertSqlSafe, Connection, PgPool};
 use uuid::Uuid;
 
 use crate::support::database::TestDatabase;
 use crate::support::process::Projector;
-use crate::support::{PARTITIONS, Rng, eventually, fresh_topics, kafka, write};
+use crate::support::stock_writer::{StockSnapshot, StockWriter};
+use crate::support::{PARTITIONS, Rng, eventually, fresh_topics, inventory_topics, kafka, write};
 use e2e::fold::{LogFold, fold_log};
 use e2e::postgres::PrivateCluster;
 
@@ -229,6 +231,154 @@ async fn a_rebuild_equals_the_live_model_and_reads_go_on_during_it() -> anyhow::
     projector.terminate();
     pool.close().await;
     db.drop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rebuilding_the_inventorys_model_leaves_the_orders_model_alone() -> anyhow::Result<()> {
+    let db = TestDatabase::create().await?;
+    let topics = fresh_topics().await?;
+    let stock_topics = inventory_topics(&topics);
+    let mut projector = projector_with_database(&topics, &db.url).await;
+    write(&topics, 100, 1_000, 25, 0x5eed_0106).await?;
+    let stock = tokio::task::spawn_blocking({
+        let stock_topics = stock_topics.clone();
+        move || -> anyhow::Result<StockWriter> {
+            let mut writer = StockWriter::new(&kafka(), &stock_topics, 20, PARTITIONS, 7)?;
+            writer.append(600, 20)?;
+            Ok(writer)
+        }
+    })
+    .await??;
+    let orders =
+        read_model::connect(&db.url, &read_model::ORDERS, read_model::ORDERS.live, 4).await?;
+    let inventory = read_model::connect(
+        &db.url,
+        &read_model::INVENTORY,
+        read_model::INVENTORY.live,
+        2,
+    )
+    .await?;
+    wait_until_equal(&orders, &fold_log(&kafka(), &topics.events).await?).await?;
+    let expected: BTreeMap<Uuid, StockSnapshot> =
+        stock.expected().map(|(id, s)| (id, s.clone())).collect();
+    wait_until_stock_equal(&inventory, &expected).await?;
+    for (schema, mark) in [
+        ("read_model", "orders"),
+        ("inventory_read_model", "inventory"),
+    ] {
+        sqlx::query(AssertSqlSafe(format!(
+            "COMMENT ON SCHEMA {schema} IS '{mark}'"
+        )))
+        .execute(&orders)
+        .await?;
+    }
+
+    // Orders keep being written and read while the inventory is rebuilt.
+    let (stop_reading, reading) = tokio::sync::watch::channel(false);
+    let reader = tokio::spawn(read_continuously(orders.clone(), reading));
+    let writer = tokio::spawn({
+        let topics = topics.clone();
+        async move { write(&topics, 100, 1_000, 10, 0x5eed_0107).await }
+    });
+    let rebuild = |entity: &'static str| {
+        let (args, url) = (projector.args().to_vec(), db.url.clone());
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_projector"))
+                .args(&args)
+                .args(["rebuild-read-model", "--entity", entity])
+                .env("DATABASE_URL", url)
+                .output()
+        })
+    };
+    let rebuilt = rebuild("inventory").await??;
+    assert!(
+        rebuilt.status.success(),
+        "the rebuild succeeds: {}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    assert!(String::from_utf8_lossy(&rebuilt.stdout).contains("inventory read model rebuilt"));
+    writer.await??;
+    stop_reading.send_replace(true);
+    let (reads, failures) = reader.await?;
+    assert!(reads > 0, "orders were read during the rebuild");
+    assert_eq!(failures, Vec::<String>::new(), "every read answered");
+
+    let comment = |schema: &'static str| {
+        sqlx::query_scalar::<_, Option<String>>(AssertSqlSafe(format!(
+            "SELECT obj_description('{schema}'::regnamespace, 'pg_namespace')"
+        )))
+        .fetch_one(&orders)
+    };
+    assert_eq!(
+        comment("inventory_read_model").await?,
+        None,
+        "the inventory's is rebuilt"
+    );
+    assert_eq!(
+        comment("read_model").await?.as_deref(),
+        Some("orders"),
+        "the orders' model is the same schema, never swapped"
+    );
+    wait_until_stock_equal(&inventory, &expected).await?;
+    wait_until_equal(&orders, &fold_log(&kafka(), &topics.events).await?).await?;
+
+    // An entity the projector does not host is a clear start-up error.
+    let unknown = rebuild("widgets").await??;
+    assert!(!unknown.status.success());
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("--entity") && stderr.contains("inventory"),
+        "names the setting and what is hosted: {stderr}"
+    );
+    projector.terminate();
+    orders.close().await;
+    inventory.close().await;
+    db.drop().await
+}
+
+/// Waits until the `stock` table holds exactly `expected`.
+async fn wait_until_stock_equal(
+    pool: &PgPool,
+    expected: &BTreeMap<Uuid, StockSnapshot>,
+) -> anyhow::Result<()> {
+    let mut last = BTreeMap::new();
+    let equal = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let rows: Vec<(Uuid, Vec<u8>, i64, i64, i64, i64)> = sqlx::query_as(
+                "SELECT id, snapshot, received, available, reserved, shipped FROM stock",
+            )
+            .fetch_all(pool)
+            .await
+            .unwrap_or_default();
+            last = rows
+                .iter()
+                .filter_map(|(id, bytes, ..)| Some((*id, decode_snapshot(bytes).ok()?)))
+                .collect::<BTreeMap<Uuid, StockSnapshot>>();
+            let columns_agree =
+                rows.iter()
+                    .all(|(id, _, received, available, reserved, shipped)| {
+                        last.get(id)
+                            .and_then(|s| s.state.as_ref())
+                            .is_some_and(|s| {
+                                [s.received, s.available, s.reserved(), s.shipped]
+                                    .map(|n| i64::try_from(n).unwrap_or(-1))
+                                    == [*received, *available, *reserved, *shipped]
+                            })
+                    });
+            if last == *expected && columns_agree {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await;
+    anyhow::ensure!(
+        equal.is_ok(),
+        "the stock table never matched the log: {} of {} SKUs",
+        last.len(),
+        expected.len()
+    );
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod database;
 pub mod process;
+pub mod stock_writer;
 pub mod writer;
 
 use std::time::Duration;
@@ -28,6 +29,16 @@ pub async fn fresh_topics() -> anyhow::Result<StreamTopics> {
     let topics = StreamTopics::new(&prefix);
     ensure_topics(&kafka(), &topics.specs(PARTITIONS)).await?;
     Ok(topics)
+}
+
+/// The inventory's topics beside the orders' `topics` (the services' naming
+/// rule under a prefix of a test's own).
+pub fn inventory_topics(topics: &StreamTopics) -> StreamTopics {
+    let prefix = topics
+        .events
+        .strip_suffix(".events")
+        .unwrap_or(&topics.events);
+    StreamTopics::new(&format!("{prefix}-inventory"))
 }
 
 /// A projector on fresh topics, with a consumer group and state folder of its own.

@@ -233,13 +233,20 @@ impl Projector {
         (status, response.json().await.unwrap_or(Value::Null))
     }
 
-    /// Waits until every partition has committed at least up to `ends[p]`.
+    /// Waits until every orders partition has committed at least up to `ends[p]`.
     pub async fn wait_caught_up(&self, ends: &[i64]) {
+        self.wait_entity_caught_up("orders", ends).await;
+    }
+
+    /// Waits until every partition of `entity` has committed at least up to `ends[p]`.
+    pub async fn wait_entity_caught_up(&self, entity: &str, ends: &[i64]) {
         eventually(
             "the projector to catch up",
             Duration::from_secs(120),
             async || {
-                let committed = self.committed_offsets().await;
+                let committed = self
+                    .committed_offsets_of(&format!("/partitions?entity={entity}"))
+                    .await;
                 let caught_up = ends.iter().enumerate().all(|(p, end)| {
                     committed
                         .get(&(p as i32))
@@ -268,9 +275,13 @@ impl Projector {
         .await;
     }
 
-    /// The next offset not committed yet, per owned partition.
+    /// The next offset not committed yet, per owned orders partition.
     async fn committed_offsets(&self) -> BTreeMap<i32, i64> {
-        let (_, ownership) = self.json("/partitions").await;
+        self.committed_offsets_of("/partitions").await
+    }
+
+    async fn committed_offsets_of(&self, path: &str) -> BTreeMap<i32, i64> {
+        let (_, ownership) = self.json(path).await;
         ownership["partitions"]
             .as_array()
             .into_iter()
