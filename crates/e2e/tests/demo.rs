@@ -1,6 +1,6 @@
 //! The README's first command, run for a bounded time on topics and a
-//! database of its own: orders reach every state, the read model equals the
-//! fold of the log, and e-mails and webhooks arrive. (`newcomer.rs` runs it
+//! database of its own: stock is created, orders reach every state, the read
+//! model equals the fold of the log, and e-mails and webhooks arrive. (`newcomer.rs` runs it
 //! with no settings at all and stops it with Ctrl-C.)
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -112,6 +112,22 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
         current * 10 >= fold.len() * 9,
         "the read model kept up: {current} of {} current",
         fold.len()
+    );
+
+    // The demo created stock of the SKUs it sells.
+    let stock: Vec<(String, i64, i64)> = sqlx::query_as(
+        "SELECT sku, received, available FROM inventory_read_model.stock ORDER BY sku",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(
+        stock,
+        [
+            ("BOOK-1".to_owned(), 500, 500),
+            ("HOT-1".to_owned(), 100, 100),
+            ("PEN-2".to_owned(), 200, 200)
+        ],
+        "the demo's stock"
     );
 
     // Effects: e-mails and webhooks were sent, and the receivers saw them.
