@@ -1,67 +1,46 @@
-//! Start-up, health and metrics on their own port, graceful shutdown.
+//! Start-up (settings checked, topics, consumer, lanes), the HTTP port, and
+//! graceful shutdown.
 
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::extract::State;
-use axum::http::header;
-use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
-use event_store::{
-    Appender, AppenderSettings, KafkaConfig, StreamTopics, TopicSpec, ensure_topics,
-};
+use event_store::{Appender, AppenderSettings, KafkaConfig, StreamTopics, TopicSpec, ensure_topics};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use serde_json::json;
-use service_kit::metrics::MetricsText;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 
-use crate::Config;
+use crate::dead_letters::DeadLetters;
 use crate::delivery::{Deliverer, WebhookTarget};
-use crate::effects;
-use crate::ledger::Ledger;
+use crate::http::{self, HttpState};
+use crate::ingest::Ingest;
+use crate::lanes::Lane;
+use crate::ledger::{Ledger, SMTP};
 use crate::signature::Secret;
-use crate::worker::{Metrics, Worker};
+use crate::{Config, Metrics, effects};
 
 /// A started notifier.
 pub struct Application {
     listener: TcpListener,
-    worker: Worker,
+    ingest: Ingest,
+    lanes: Vec<Lane>,
     stop: watch::Sender<bool>,
     state: HttpState,
-}
-
-#[derive(Clone)]
-struct HttpState {
-    metrics: Arc<Metrics>,
-    consumer: Arc<StreamConsumer>,
-    /// The changes topics consumed.
-    topics: Vec<String>,
 }
 
 impl Application {
     /// Checks the settings and topics, connects, binds the port.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
-        let webhook = match (&config.webhook_url, &config.webhook_secret) {
-            (Some(url), Some(secret)) => Some(WebhookTarget {
-                url: url.clone(),
-                secret: Secret::parse(secret).context("--webhook-secret")?,
-            }),
-            (None, None) => None,
-            (Some(_), None) => anyhow::bail!("--webhook-url needs --webhook-secret (whsec_...)"),
-            (None, Some(_)) => anyhow::bail!("--webhook-secret is set but --webhook-url is not"),
-        };
+        let webhooks = webhook_targets(&config)?;
+        let webhook_urls: Vec<String> = webhooks.iter().map(|t| t.url.clone()).collect();
         let deliverer = Deliverer::new(
             &config.smtp_host,
             config.smtp_port,
             &config.mail_from,
-            webhook,
+            webhooks,
             Duration::from_millis(config.attempt_timeout_ms),
         )
         .map_err(anyhow::Error::msg)?;
@@ -97,7 +76,7 @@ impl Application {
             .context("subscribing to the changes topics")?;
         let topics = subscribed.iter().map(|t| (*t).to_owned()).collect();
         let consumer = Arc::new(consumer);
-        let dlq = tokio::task::spawn_blocking({
+        let appender = tokio::task::spawn_blocking({
             let (kafka, id) = (kafka.clone(), format!("{}-dlq", config.instance_id));
             move || Appender::start(&kafka, &id, AppenderSettings::default())
         })
@@ -107,47 +86,68 @@ impl Application {
             .await
             .with_context(|| format!("binding {} (--http-addr)", config.http_addr))?;
         let metrics = Arc::new(Metrics::default());
-        let (stop, stopping) = watch::channel(false);
-        let worker = Worker {
+        let dead_letters = DeadLetters {
+            appender,
+            topic: dlq_topic,
+            metrics: metrics.clone(),
+        };
+        let recorded = Arc::new(Notify::new());
+        let lanes = std::iter::once(SMTP.to_owned())
+            .chain(webhook_urls.iter().cloned())
+            .map(|destination| Lane {
+                destination,
+                ledger: ledger.clone(),
+                deliverer: deliverer.clone(),
+                dead_letters: dead_letters.clone(),
+                policy: config.policy(),
+                metrics: metrics.clone(),
+                recorded: recorded.clone(),
+            })
+            .collect();
+        let ingest = Ingest {
             consumer: consumer.clone(),
             sources,
-            deliverer,
-            ledger,
-            dlq,
-            dlq_topic,
-            policy: config.policy(),
+            webhook_urls: webhook_urls.clone(),
+            ledger: ledger.clone(),
+            dead_letters,
             metrics: metrics.clone(),
-            stopping,
+            recorded,
         };
+        let (stop, _) = watch::channel(false);
         Ok(Self {
             listener,
-            worker,
+            ingest,
+            lanes,
             stop,
             state: HttpState {
                 metrics,
                 consumer,
                 topics,
+                ledger,
+                webhook_urls,
             },
         })
     }
 
-    /// Where health and metrics are served.
+    /// Where health, metrics and the operators' API are served.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    /// Runs until `shutdown`; the batch in progress is finished first.
+    /// Runs until `shutdown`: the batch being recorded is finished or left
+    /// uncommitted, attempts in flight are left to their leases.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
         let Self {
             listener,
-            worker,
+            ingest,
+            lanes,
             stop,
             state,
         } = self;
-        let ledger = worker.ledger.clone();
+        let ledger = state.ledger.clone();
         let mut stopped = stop.subscribe();
         let work = tokio::spawn(async move {
             let prepared =
@@ -158,17 +158,17 @@ impl Application {
             if prepared.is_none() {
                 return Ok(());
             }
-            worker.run(stopped).await
+            let lanes: Vec<_> = lanes
+                .into_iter()
+                .map(|lane| tokio::spawn(lane.run(stopped.clone())))
+                .collect();
+            let ingested = ingest.run(stopped).await;
+            for lane in lanes {
+                let _ = lane.await;
+            }
+            ingested
         });
-        let router = Router::new()
-            .route(
-                "/healthz",
-                get(|| async { Json(json!({ "status": "ok" })) }),
-            )
-            .route("/metrics", get(metrics))
-            .fallback(service_kit::problem::not_found)
-            .with_state(state);
-        axum::serve(listener, router)
+        axum::serve(listener, http::router(state))
             .with_graceful_shutdown(shutdown)
             .await
             .context("serving HTTP")?;
@@ -177,75 +177,31 @@ impl Application {
     }
 }
 
-async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    let m = &state.metrics;
-    let get = |c: &std::sync::atomic::AtomicU64| c.load(Ordering::Relaxed);
-    let lag = {
-        let (consumer, topics) = (state.consumer.clone(), state.topics.clone());
-        tokio::task::spawn_blocking(move || {
-            topics
-                .iter()
-                .flat_map(|topic| lag(&consumer, topic))
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default()
-    };
-    let body = MetricsText::new()
-        .counter(
-            "notifier_effects_sent_total",
-            "Effects delivered.",
-            get(&m.sent),
-        )
-        .counter(
-            "notifier_attempts_retried_total",
-            "Attempts that failed and were retried.",
-            get(&m.retried),
-        )
-        .counter(
-            "notifier_effects_failed_total",
-            "Effects given up.",
-            get(&m.failed),
-        )
-        .counter(
-            "notifier_dead_lettered_total",
-            "Records written to the notifier's dead-letter topic.",
-            get(&m.dead_lettered),
-        )
-        .counter(
-            "notifier_effects_skipped_total",
-            "Effects already settled (replays).",
-            get(&m.skipped),
-        )
-        .gauge(
-            "notifier_lag",
-            "Records of the changes topics not yet settled, per topic and partition.",
-            &lag,
-        )
-        .finish();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
-}
-
-/// Per assigned partition: end offset minus committed offset.
-fn lag(consumer: &StreamConsumer, topic: &str) -> Vec<(String, f64)> {
-    let Ok(assignment) = consumer.assignment() else {
-        return Vec::new();
-    };
-    let committed = consumer
-        .committed_offsets(assignment.clone(), Duration::from_secs(2))
-        .unwrap_or(assignment);
-    committed
-        .elements_for_topic(topic)
-        .iter()
-        .filter_map(|e| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, e.partition(), Duration::from_secs(2))
-                .ok()?;
-            let at = e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
-            Some((
-                format!("topic=\"{topic}\",partition=\"{}\"", e.partition()),
-                (high - at).max(0) as f64,
-            ))
-        })
-        .collect()
+/// The webhook endpoints from `--webhook-url` (one or more, comma-separated)
+/// and `--webhook-secret`, which signs for all of them.
+fn webhook_targets(config: &Config) -> anyhow::Result<Vec<WebhookTarget>> {
+    match (config.webhook_url.is_empty(), &config.webhook_secret) {
+        (false, Some(secret)) => {
+            let secret = Secret::parse(secret).context("--webhook-secret")?;
+            let mut targets: Vec<WebhookTarget> = Vec::new();
+            for url in &config.webhook_url {
+                let parsed = reqwest::Url::parse(url)
+                    .with_context(|| format!("--webhook-url `{url}` is not a URL"))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    anyhow::bail!("--webhook-url `{url}` must be http or https");
+                }
+                if targets.iter().any(|t| t.url == *url) {
+                    anyhow::bail!("--webhook-url `{url}` is given twice");
+                }
+                targets.push(WebhookTarget {
+                    url: url.clone(),
+                    secret: secret.clone(),
+                });
+            }
+            Ok(targets)
+        }
+        (true, None) => Ok(Vec::new()),
+        (false, None) => anyhow::bail!("--webhook-url needs --webhook-secret (whsec_...)"),
+        (true, Some(_)) => anyhow::bail!("--webhook-secret is set but --webhook-url is not"),
+    }
 }

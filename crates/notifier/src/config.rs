@@ -11,7 +11,7 @@ use crate::ledger::Mode;
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "notifier",
-    about = "Sends the e-mails and webhooks of accepted order events, each once."
+    about = "Sends the e-mails and webhooks of accepted events, each once."
 )]
 pub struct Config {
     /// Brokers and topics.
@@ -40,26 +40,33 @@ pub struct Config {
     /// The sender of every e-mail.
     #[arg(long, env = "MAIL_FROM", default_value = "Orders <orders@example.com>")]
     pub mail_from: String,
-    /// Where webhooks go; none are sent without it.
-    #[arg(long, env = "WEBHOOK_URL")]
-    pub webhook_url: Option<String>,
-    /// The Standard Webhooks signing secret (`whsec_...`); required with --webhook-url.
+    /// Where webhooks go, one or more (comma-separated): each endpoint gets
+    /// every webhook, in a delivery lane of its own. None are sent without it.
+    #[arg(long, env = "WEBHOOK_URL", value_delimiter = ',')]
+    pub webhook_url: Vec<String>,
+    /// The Standard Webhooks signing secret (`whsec_...`) of the endpoints;
+    /// required with --webhook-url.
     #[arg(long, env = "WEBHOOK_SECRET", hide_env_values = true)]
     pub webhook_secret: Option<String>,
-    /// Attempts per effect before it goes to the dead-letter topic.
-    #[arg(long, env = "NOTIFIER_MAX_ATTEMPTS", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=100))]
+    /// Attempts per effect at most before it is failed and dead-lettered.
+    #[arg(long, env = "NOTIFIER_MAX_ATTEMPTS", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub max_attempts: u32,
+    /// How long an effect is retried, in seconds from when it was recorded:
+    /// no attempt is scheduled later (default a day).
+    #[arg(long, env = "NOTIFIER_RETRY_FOR_S", default_value_t = 86_400, value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
+    pub retry_for_s: u64,
     /// The first retry's wait in ms; it doubles per attempt, with jitter.
-    #[arg(long, env = "NOTIFIER_BACKOFF_MS", default_value_t = 500)]
+    #[arg(long, env = "NOTIFIER_BACKOFF_MS", default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub backoff_ms: u64,
     /// The longest wait between attempts in ms (also caps `Retry-After`).
-    #[arg(long, env = "NOTIFIER_MAX_BACKOFF_MS", default_value_t = 60_000)]
+    #[arg(long, env = "NOTIFIER_MAX_BACKOFF_MS", default_value_t = 3_600_000, value_parser = clap::value_parser!(u64).range(1..=86_400_000))]
     pub max_backoff_ms: u64,
     /// How long one webhook request or SMTP conversation may take, in ms
     /// (receivers are commonly given 15 to 30 s).
     #[arg(long, env = "NOTIFIER_ATTEMPT_TIMEOUT_MS", default_value_t = 15_000, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     pub attempt_timeout_ms: u64,
-    /// Orders handled concurrently (each order's effects stay in order).
+    /// Effects attempted at once per destination (an entity's effects stay
+    /// in order).
     #[arg(long, env = "NOTIFIER_CONCURRENCY", default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: u64,
     /// Delivery mode of e-mails.
@@ -78,7 +85,7 @@ pub struct Config {
         default_value = "at-least-once"
     )]
     pub webhook_mode: Mode,
-    /// Health and metrics.
+    /// Health, metrics and the operators' API.
     #[arg(long, env = "NOTIFIER_HTTP_ADDR", default_value = "127.0.0.1:8082")]
     pub http_addr: SocketAddr,
 }
@@ -90,11 +97,13 @@ impl Config {
     }
 
     /// The retry policy from the flags.
-    pub fn policy(&self) -> crate::worker::Policy {
-        crate::worker::Policy {
+    pub fn policy(&self) -> crate::lanes::Policy {
+        crate::lanes::Policy {
             max_attempts: self.max_attempts,
+            retry_for: Duration::from_secs(self.retry_for_s),
             base_backoff: Duration::from_millis(self.backoff_ms),
             max_backoff: Duration::from_millis(self.max_backoff_ms.max(self.backoff_ms)),
+            attempt_timeout: Duration::from_millis(self.attempt_timeout_ms),
             concurrency: usize::try_from(self.concurrency).unwrap_or(16),
             email_mode: self.email_mode,
             webhook_mode: self.webhook_mode,

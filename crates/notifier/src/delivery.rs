@@ -9,7 +9,8 @@ use reqwest::header::RETRY_AFTER;
 
 use service_kit::problem::error_chain;
 
-use crate::effects::Effect;
+use crate::effects::{Effect, Kind};
+use crate::ledger::SMTP;
 use crate::signature::Secret;
 
 /// What one attempt came to.
@@ -45,17 +46,18 @@ pub struct Deliverer {
     http: reqwest::Client,
     smtp: AsyncSmtpTransport<Tokio1Executor>,
     from: lettre::message::Mailbox,
-    webhook: Option<WebhookTarget>,
+    webhooks: Vec<WebhookTarget>,
 }
 
 impl Deliverer {
-    /// A deliverer for an SMTP server (plain, as on localhost) and an
-    /// optional webhook endpoint; each attempt may take up to `timeout`.
+    /// A deliverer for an SMTP server (plain, as on localhost) and the
+    /// webhook endpoints (every webhook goes to each); each attempt may take
+    /// up to `timeout`.
     pub fn new(
         smtp_host: &str,
         smtp_port: u16,
         from: &str,
-        webhook: Option<WebhookTarget>,
+        webhooks: Vec<WebhookTarget>,
         timeout: Duration,
     ) -> Result<Self, String> {
         let http = reqwest::Client::builder()
@@ -76,13 +78,29 @@ impl Deliverer {
             http,
             smtp,
             from,
-            webhook,
+            webhooks,
         })
     }
 
-    /// The webhook endpoint, if any.
-    pub fn webhook(&self) -> Option<&WebhookTarget> {
-        self.webhook.as_ref()
+    /// The webhook endpoints.
+    pub fn webhooks(&self) -> &[WebhookTarget] {
+        &self.webhooks
+    }
+
+    /// One attempt at `effect` to `destination` ([`SMTP`] or a webhook
+    /// endpoint's URL).
+    pub async fn attempt(&self, effect: &Effect, destination: &str) -> Attempt {
+        match effect.kind {
+            Kind::Email if destination == SMTP => self.email(effect).await,
+            Kind::Webhook => match self.webhooks.iter().find(|t| t.url == destination) {
+                Some(target) => {
+                    self.webhook_attempt(target, effect, chrono::Utc::now().timestamp())
+                        .await
+                }
+                None => Attempt::Permanent(format!("{destination} is not a configured endpoint")),
+            },
+            Kind::Email => Attempt::Permanent(format!("e-mail to {destination}: only {SMTP} sends e-mail")),
+        }
     }
 
     /// One attempt at an e-mail.

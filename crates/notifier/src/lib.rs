@@ -8,20 +8,47 @@
 //! - [`signature`]: Standard Webhooks signing, and the verifier receivers use.
 //! - [`delivery`]: one attempt (SMTP with lettre, HTTP with reqwest) and what
 //!   its answer means; backoff with jitter.
-//! - [`ledger`]: the effects table in PostgreSQL (schema `notifier`).
-//! - [`worker`]: the consumer of every `.changes` topic: entities
-//!   concurrently, each entity's effects in order, offsets committed only
-//!   past settled records.
-//! - [`app`], [`config`]: start-up, flags, health and metrics on port 8082.
+//! - [`ledger`]: the effects table in PostgreSQL (schema `notifier`): an
+//!   effect is recorded pending, claimed when due, and settled.
+//! - [`ingest`]: the consumer of every `.changes` topic: effects recorded
+//!   pending (one per destination) before the input's offsets are committed.
+//! - [`lanes`]: delivery, one lane per destination; the retry schedule.
+//! - [`dead_letters`]: unreadable records and effects given up.
+//! - [`operate`], [`http`]: what operators do (list, resend, enable an
+//!   endpoint again), health and metrics on port 8082.
+//! - [`app`], [`config`]: start-up and flags.
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod config;
+pub mod dead_letters;
 pub mod delivery;
 pub mod effects;
+pub mod http;
+pub mod ingest;
+pub mod lanes;
 pub mod ledger;
+pub mod operate;
 pub mod signature;
-pub mod worker;
 
 pub use app::Application;
 pub use config::Config;
+
+use std::sync::atomic::AtomicU64;
+
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// Effects recorded pending (one per destination).
+    pub recorded: AtomicU64,
+    /// Effects delivered.
+    pub sent: AtomicU64,
+    /// Attempts that failed and were scheduled again.
+    pub retried: AtomicU64,
+    /// Effects given up (dead-lettered).
+    pub failed: AtomicU64,
+    /// Records written to the notifier's dead-letter topic.
+    pub dead_lettered: AtomicU64,
+    /// Effects found recorded already (replays).
+    pub skipped: AtomicU64,
+}

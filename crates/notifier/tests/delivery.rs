@@ -23,10 +23,10 @@ fn effect(kind: Kind) -> Effect {
     Effect {
         id: format!("{}:{event_id}", kind.as_str()),
         kind,
-        entity_type: "order",
+        entity_type: "order".into(),
         entity_id: Uuid::now_v7(),
         event_id,
-        event_type: "OrderPlaced",
+        event_type: "OrderPlaced".into(),
         email: Some(Email {
             to: "customer@example.com".into(),
             subject: "Your order".into(),
@@ -45,7 +45,7 @@ fn deliverer_to(url: &str, timeout: Duration) -> (Deliverer, WebhookTarget) {
         "127.0.0.1",
         1,
         "Orders <orders@example.com>",
-        Some(target.clone()),
+        vec![target.clone()],
         timeout,
     )
     .expect("a deliverer");

@@ -49,6 +49,13 @@ impl Kind {
             Kind::Webhook => "webhook",
         }
     }
+
+    /// The kind named `name` in the effects table.
+    pub fn parse(name: &str) -> Option<Self> {
+        [Kind::Email, Kind::Webhook]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
 }
 
 /// One side effect to perform.
@@ -59,13 +66,13 @@ pub struct Effect {
     /// What to do.
     pub kind: Kind,
     /// The entity type whose event caused it (`order`, `inventory`).
-    pub entity_type: &'static str,
+    pub entity_type: String,
     /// The entity.
     pub entity_id: Uuid,
     /// The event that caused it.
     pub event_id: Uuid,
     /// The event type (`OrderShipped`).
-    pub event_type: &'static str,
+    pub event_type: String,
     /// For e-mail: the recipient, subject and text.
     pub email: Option<Email>,
     /// For webhooks: the JSON body.
@@ -89,10 +96,10 @@ impl Effect {
         Ok(Effect {
             id: format!("webhook:{}", envelope.event_id),
             kind: Kind::Webhook,
-            entity_type: A::TYPE,
+            entity_type: A::TYPE.to_owned(),
             entity_id: envelope.aggregate_id,
             event_id: envelope.event_id,
-            event_type: envelope.event.event_type(),
+            event_type: envelope.event.event_type().to_owned(),
             email: None,
             body: serde_json::to_vec(&body).map_err(ChangeError::new)?,
         })
@@ -100,7 +107,7 @@ impl Effect {
 }
 
 /// An e-mail's content.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, Deserialize)]
 pub struct Email {
     /// The customer's address.
     pub to: String,

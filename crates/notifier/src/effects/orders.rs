@@ -16,10 +16,10 @@ pub fn effects_of(payload: &[u8], webhooks: bool) -> Result<Vec<Effect>, ChangeE
         effects.push(Effect {
             id: format!("email:{}", envelope.event_id),
             kind: Kind::Email,
-            entity_type: "order",
+            entity_type: "order".to_owned(),
             entity_id: envelope.aggregate_id,
             event_id: envelope.event_id,
-            event_type,
+            event_type: event_type.to_owned(),
             email: Some(Email {
                 to: order.email.to_string(),
                 subject: email.0,

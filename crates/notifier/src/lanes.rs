@@ -1,0 +1,257 @@
+//! Delivery: one lane per destination (the SMTP relay, each webhook
+//! endpoint), so a slow or absent receiver delays only its own effects.
+//!
+//! A lane claims the due effects of its destination from the effects table
+//! (of each entity only the earliest unsettled one, so an entity's effects
+//! arrive in log order), attempts them concurrently, and records each
+//! outcome: sent; retried later on the schedule (exponential with jitter,
+//! or the receiver's `Retry-After`); or, past the schedule, dead-lettered
+//! and failed.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use chrono::Utc;
+use service_kit::retry::Backoff;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use crate::Metrics;
+use crate::dead_letters::{DeadLetters, Stopping, pause};
+use crate::delivery::{Attempt, Deliverer, backoff};
+use crate::effects::Kind;
+use crate::ledger::{Due, Ledger, Mode};
+
+/// How long a lane sleeps with nothing due before it looks again (another
+/// instance or an operator may have made something due).
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// A claim outlives the attempt's timeout by this much.
+const LEASE_MARGIN: Duration = Duration::from_secs(30);
+
+/// The retry schedule and concurrency.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// Attempts per effect at most.
+    pub max_attempts: u32,
+    /// No attempt starts later than this after the effect was recorded.
+    pub retry_for: Duration,
+    /// The first retry's wait; it doubles per attempt.
+    pub base_backoff: Duration,
+    /// The longest wait between attempts (also caps `Retry-After`).
+    pub max_backoff: Duration,
+    /// How long one attempt may take.
+    pub attempt_timeout: Duration,
+    /// Effects attempted at once per destination.
+    pub concurrency: usize,
+    /// Delivery mode of e-mails.
+    pub email_mode: Mode,
+    /// Delivery mode of webhooks.
+    pub webhook_mode: Mode,
+}
+
+impl Policy {
+    /// The wait before the next attempt after `attempts` failed ones, or
+    /// `None` when the schedule is spent.
+    fn next_wait(&self, due: &Due, attempts: u32, retry_after: Option<Duration>) -> Option<Duration> {
+        if attempts >= self.max_attempts {
+            return None;
+        }
+        let wait = retry_after.map_or_else(
+            || backoff(self.base_backoff, attempts - 1, self.max_backoff),
+            |after| after.min(self.max_backoff),
+        );
+        let elapsed = (Utc::now() - due.created_at).to_std().unwrap_or_default();
+        (elapsed + wait <= self.retry_for).then_some(wait)
+    }
+}
+
+/// One destination's lane.
+pub struct Lane {
+    pub(crate) destination: String,
+    pub(crate) ledger: Ledger,
+    pub(crate) deliverer: Deliverer,
+    pub(crate) dead_letters: DeadLetters,
+    pub(crate) policy: Policy,
+    pub(crate) metrics: Arc<Metrics>,
+    /// Told when new effects are recorded.
+    pub(crate) recorded: Arc<Notify>,
+}
+
+impl Lane {
+    /// Delivers until `stopping` turns true; attempts in flight then are
+    /// left to their leases (and made again after the restart: at least once).
+    pub async fn run(self, stopping: watch::Receiver<bool>) {
+        let span = tracing::info_span!("lane", destination = %self.destination);
+        let lane = Arc::new(self);
+        async move {
+            let mut backoff = Backoff::default();
+            while !*stopping.borrow() {
+                // Registered before the claim, so a batch recorded meanwhile wakes it.
+                let recorded = lane.recorded.notified();
+                tokio::pin!(recorded);
+                recorded.as_mut().enable();
+                let mode = lane.mode();
+                let lease = lane.policy.attempt_timeout + LEASE_MARGIN;
+                let claimed = lane
+                    .ledger
+                    .claim(&lane.destination, lane.policy.concurrency, lease, mode)
+                    .await;
+                let due = match claimed {
+                    Ok(due) => due,
+                    Err(error) => {
+                        tracing::warn!(%error, "effects table unavailable; retrying");
+                        if pause(backoff.next_delay(), &stopping).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                };
+                backoff = Backoff::default();
+                if due.is_empty() {
+                    let idle = match lane.ledger.next_due(&lane.destination).await {
+                        Ok(Some(next)) => next.min(IDLE_POLL),
+                        _ => IDLE_POLL,
+                    };
+                    let mut stop = stopping.clone();
+                    tokio::select! {
+                        () = recorded => {}
+                        () = tokio::time::sleep(idle) => {}
+                        _ = stop.wait_for(|stop| *stop) => return,
+                    }
+                    continue;
+                }
+                let mut attempts = JoinSet::new();
+                for due in due {
+                    let (lane, stopping) = (lane.clone(), stopping.clone());
+                    attempts.spawn(async move { lane.deliver(due, &stopping).await });
+                }
+                while let Some(attempt) = attempts.join_next().await {
+                    if let Err(error) = attempt {
+                        tracing::error!(%error, "a delivery task failed");
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await;
+    }
+
+    fn mode(&self) -> Mode {
+        if self.destination == crate::ledger::SMTP {
+            self.policy.email_mode
+        } else {
+            self.policy.webhook_mode
+        }
+    }
+
+    /// One attempt at a claimed effect, and its outcome recorded (retrying
+    /// PostgreSQL while it is away).
+    async fn deliver(&self, due: Due, stopping: &watch::Receiver<bool>) {
+        let mut backoff = Backoff::default();
+        let outcome = self.attempt(&due).await;
+        loop {
+            match self.settle(&due, &outcome, stopping).await {
+                Ok(()) => return,
+                Err(Unsettled::Stopping) => return,
+                Err(Unsettled::Database(error)) => {
+                    tracing::warn!(effect = %due.effect.id, %error, "effects table unavailable; retrying");
+                    if pause(backoff.next_delay(), stopping).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    async fn attempt(&self, due: &Due) -> Attempt {
+        if due.effect.kind == Kind::Webhook {
+            match self.ledger.is_disabled(&due.destination).await {
+                Ok(false) => {}
+                Ok(true) => {
+                    return Attempt::Permanent(format!(
+                        "{} is disabled (it answered 410 Gone)",
+                        due.destination
+                    ));
+                }
+                Err(error) => {
+                    return Attempt::Retry {
+                        after: None,
+                        error: format!("checking the endpoint: {error}"),
+                    };
+                }
+            }
+        }
+        self.deliverer.attempt(&due.effect, &due.destination).await
+    }
+
+    async fn settle(
+        &self,
+        due: &Due,
+        outcome: &Attempt,
+        stopping: &watch::Receiver<bool>,
+    ) -> Result<(), Unsettled> {
+        let attempts = due.attempts + 1;
+        let effect = &due.effect.id;
+        match outcome {
+            Attempt::Delivered => {
+                self.ledger.sent(due, attempts).await?;
+                self.metrics.sent.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%effect, attempts, "sent");
+                Ok(())
+            }
+            Attempt::Gone(reason) => {
+                // Disabled first, so what fails from now on is what it missed.
+                self.ledger.disable_endpoint(&due.destination, reason).await?;
+                self.give_up(due, attempts, reason, stopping).await
+            }
+            Attempt::Permanent(reason) => self.give_up(due, attempts, reason, stopping).await,
+            Attempt::Retry { after, error } => {
+                let wait = match self.mode() {
+                    Mode::AtMostOnce => None,
+                    Mode::AtLeastOnce => self.policy.next_wait(due, attempts, *after),
+                };
+                let Some(wait) = wait else {
+                    return self.give_up(due, attempts, error, stopping).await;
+                };
+                self.ledger.retry(due, attempts, wait, error).await?;
+                self.metrics.retried.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(%effect, attempts, ?wait, %error, "attempt failed; retrying");
+                Ok(())
+            }
+        }
+    }
+
+    /// Dead-letters the effect, then records it failed.
+    async fn give_up(
+        &self,
+        due: &Due,
+        attempts: u32,
+        reason: &str,
+        stopping: &watch::Receiver<bool>,
+    ) -> Result<(), Unsettled> {
+        tracing::warn!(effect = %due.effect.id, attempts, %reason, "effect failed: dead-lettered");
+        self.dead_letters
+            .effect(due, attempts, reason, stopping)
+            .await?;
+        self.ledger.failed(due, attempts, reason).await?;
+        self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Why an outcome is not recorded yet.
+#[derive(Debug, thiserror::Error)]
+enum Unsettled {
+    #[error("effects table: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stopping")]
+    Stopping,
+}
+
+impl From<Stopping> for Unsettled {
+    fn from(_: Stopping) -> Self {
+        Unsettled::Stopping
+    }
+}
