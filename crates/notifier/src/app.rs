@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use event_store::{Appender, AppenderSettings, KafkaConfig, StreamTopics, TopicSpec, ensure_topics};
+use event_store::{
+    Appender, AppenderSettings, KafkaConfig, StreamTopics, TopicSpec, ensure_topics,
+};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};

@@ -99,7 +99,9 @@ impl Deliverer {
                 }
                 None => Attempt::Permanent(format!("{destination} is not a configured endpoint")),
             },
-            Kind::Email => Attempt::Permanent(format!("e-mail to {destination}: only {SMTP} sends e-mail")),
+            Kind::Email => {
+                Attempt::Permanent(format!("e-mail to {destination}: only {SMTP} sends e-mail"))
+            }
         }
     }
 

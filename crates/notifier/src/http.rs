@@ -37,7 +37,10 @@ pub struct HttpState {
 /// The router.
 pub fn router(state: HttpState) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { Json(json!({ "status": "ok" })) }))
+        .route(
+            "/healthz",
+            get(|| async { Json(json!({ "status": "ok" })) }),
+        )
         .route("/metrics", get(metrics))
         .route("/effects", get(list))
         .route("/effects/{effect_id}/resend", post(resend))
@@ -117,9 +120,13 @@ async fn resend(
     params: Result<Query<ResendParams>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(params) = params.map_err(|r| bad_request(r.body_text()))?;
-    let resent = operate::resend(state.ledger.pool(), &effect_id, params.destination.as_deref())
-        .await
-        .map_err(unavailable)?;
+    let resent = operate::resend(
+        state.ledger.pool(),
+        &effect_id,
+        params.destination.as_deref(),
+    )
+    .await
+    .map_err(unavailable)?;
     match resent {
         Resent::Pending(destinations) => Ok(Json(
             json!({ "effect_id": effect_id, "pending": destinations }),
@@ -190,8 +197,9 @@ async fn enable(
         .map_err(unavailable)?
     {
         Some(resent) => Ok(Json(json!({ "url": body.url, "pending": resent }))),
-        None => Err(Problem::new(StatusCode::CONFLICT)
-            .detail(format!("{} is not disabled", body.url))),
+        None => {
+            Err(Problem::new(StatusCode::CONFLICT).detail(format!("{} is not disabled", body.url)))
+        }
     }
 }
 
@@ -221,7 +229,11 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
             "Effects recorded pending (one per destination).",
             get(&m.recorded),
         )
-        .counter("notifier_effects_sent_total", "Effects delivered.", get(&m.sent))
+        .counter(
+            "notifier_effects_sent_total",
+            "Effects delivered.",
+            get(&m.sent),
+        )
         .counter(
             "notifier_attempts_retried_total",
             "Attempts that failed and were scheduled again.",

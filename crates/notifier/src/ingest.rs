@@ -112,7 +112,10 @@ impl Ingest {
                 }
             };
             let Some((topic, effects_of)) = self.sources.get_key_value(message.topic()) else {
-                tracing::warn!(topic = message.topic(), "a record of a topic not subscribed to");
+                tracing::warn!(
+                    topic = message.topic(),
+                    "a record of a topic not subscribed to"
+                );
                 continue;
             };
             batch.push(Record {
@@ -168,12 +171,10 @@ impl Ingest {
                     Kind::Email => vec![SMTP],
                     Kind::Webhook => self.webhook_urls.iter().map(String::as_str).collect(),
                 };
-                destinations
-                    .into_iter()
-                    .map(move |destination| Pending {
-                        effect,
-                        destination,
-                    })
+                destinations.into_iter().map(move |destination| Pending {
+                    effect,
+                    destination,
+                })
             })
             .collect();
         let mut backoff = Backoff::default();

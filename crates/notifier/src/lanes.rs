@@ -54,7 +54,12 @@ pub struct Policy {
 impl Policy {
     /// The wait before the next attempt after `attempts` failed ones, or
     /// `None` when the schedule is spent.
-    fn next_wait(&self, due: &Due, attempts: u32, retry_after: Option<Duration>) -> Option<Duration> {
+    fn next_wait(
+        &self,
+        due: &Due,
+        attempts: u32,
+        retry_after: Option<Duration>,
+    ) -> Option<Duration> {
         if attempts >= self.max_attempts {
             return None;
         }
@@ -203,7 +208,9 @@ impl Lane {
             }
             Attempt::Gone(reason) => {
                 // Disabled first, so what fails from now on is what it missed.
-                self.ledger.disable_endpoint(&due.destination, reason).await?;
+                self.ledger
+                    .disable_endpoint(&due.destination, reason)
+                    .await?;
                 self.give_up(due, attempts, reason, stopping).await
             }
             Attempt::Permanent(reason) => self.give_up(due, attempts, reason, stopping).await,

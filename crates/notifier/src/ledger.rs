@@ -155,7 +155,7 @@ impl Ledger {
         lease: Duration,
         mode: Mode,
     ) -> Result<Vec<Due>, sqlx::Error> {
-        let rows: Vec<DueRow> = sqlx::query_as(
+        let mut rows: Vec<DueRow> = sqlx::query_as(
             "WITH due AS (
                  SELECT e.effect_id, e.destination FROM effects e
                  WHERE e.destination = $1 AND e.state = 'pending' AND e.next_attempt_at <= now()
@@ -184,7 +184,6 @@ impl Ledger {
         .bind(mode == Mode::AtMostOnce)
         .fetch_all(&self.pool)
         .await?;
-        let mut rows: Vec<DueRow> = rows;
         rows.sort_by_key(|row| row.seq);
         rows.into_iter().map(DueRow::into_due).collect()
     }
@@ -326,7 +325,8 @@ struct DueRow {
 impl DueRow {
     fn into_due(self) -> Result<Due, sqlx::Error> {
         let decode = |what: String| sqlx::Error::Decode(what.into());
-        let kind = Kind::parse(&self.kind).ok_or_else(|| decode(format!("kind `{}`", self.kind)))?;
+        let kind =
+            Kind::parse(&self.kind).ok_or_else(|| decode(format!("kind `{}`", self.kind)))?;
         let (email, body) = match kind {
             Kind::Email => (
                 Some(

@@ -176,7 +176,11 @@ pub async fn endpoints(pool: &PgPool, urls: &[String]) -> Result<Vec<EndpointVie
 
 /// Enables `url` again; with `resend_missed`, what failed since it was
 /// disabled is pending again. `None` when it was not disabled.
-pub async fn enable(pool: &PgPool, url: &str, resend_missed: bool) -> Result<Option<u64>, sqlx::Error> {
+pub async fn enable(
+    pool: &PgPool,
+    url: &str,
+    resend_missed: bool,
+) -> Result<Option<u64>, sqlx::Error> {
     let disabled_at: Option<DateTime<Utc>> =
         sqlx::query_scalar("DELETE FROM disabled_endpoints WHERE url = $1 RETURNING disabled_at")
             .bind(url)

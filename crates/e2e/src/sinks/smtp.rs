@@ -16,6 +16,8 @@ pub struct Mail {
     pub to: Vec<String>,
     /// The message (headers and body), dot-unstuffed.
     pub data: String,
+    /// When it was accepted.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 impl Mail {
@@ -105,6 +107,7 @@ async fn session(stream: TcpStream, received: &Mutex<Vec<Mail>>) -> std::io::Res
                         from: from.clone(),
                         to: std::mem::take(&mut to),
                         data,
+                        at: chrono::Utc::now(),
                     });
                 b"250 OK: queued\r\n"
             }

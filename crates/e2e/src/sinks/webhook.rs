@@ -42,6 +42,8 @@ pub struct Received {
     pub status: u16,
     /// The body.
     pub body: Vec<u8>,
+    /// When it arrived.
+    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// The running endpoint.
@@ -54,7 +56,7 @@ pub struct WebhookSink {
 
 struct Sink {
     secret: Secret,
-    behaviour: Behaviour,
+    behaviour: Mutex<Behaviour>,
     count: AtomicU64,
     received: Mutex<Vec<Received>>,
 }
@@ -69,7 +71,7 @@ impl WebhookSink {
         let listener = TcpListener::bind(addr).await?;
         let state = Arc::new(Sink {
             secret,
-            behaviour,
+            behaviour: Mutex::new(behaviour),
             count: AtomicU64::new(0),
             received: Mutex::default(),
         });
@@ -85,6 +87,15 @@ impl WebhookSink {
     /// The URL to configure as the notifier's `--webhook-url`.
     pub fn url(&self) -> String {
         format!("http://{}/hooks/orders", self.addr)
+    }
+
+    /// Misbehaves differently from now on (a receiver that recovers).
+    pub fn set_behaviour(&self, behaviour: Behaviour) {
+        *self
+            .state
+            .behaviour
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = behaviour;
     }
 
     /// Every request so far.
@@ -118,7 +129,10 @@ async fn receive(State(sink): State<Arc<Sink>>, headers: HeaderMap, body: Bytes)
         .is_ok();
     // Spread the misbehaviour evenly: request n gets slot n mod 100.
     let slot = sink.count.fetch_add(1, Ordering::Relaxed).wrapping_mul(37) % 100;
-    let b = sink.behaviour;
+    let b = *sink
+        .behaviour
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let (status, hang) = if !verified {
         (StatusCode::UNAUTHORIZED, false)
     } else if b.gone {
@@ -132,6 +146,7 @@ async fn receive(State(sink): State<Arc<Sink>>, headers: HeaderMap, body: Bytes)
     } else {
         (StatusCode::OK, false)
     };
+    let at = chrono::Utc::now();
     if hang {
         // The sender gives up first; whatever it does next, this is not a
         // delivery it saw succeed.
@@ -145,6 +160,7 @@ async fn receive(State(sink): State<Arc<Sink>>, headers: HeaderMap, body: Bytes)
             verified,
             status: if hang { 0 } else { status.as_u16() },
             body: body.to_vec(),
+            at,
         });
     let mut response = status.into_response();
     if status == StatusCode::TOO_MANY_REQUESTS {
