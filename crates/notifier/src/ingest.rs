@@ -3,7 +3,7 @@
 //! statement, and only then are the batch's offsets committed. Receivers are
 //! never waited for here, so a slow or absent one cannot hold up the input.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -66,22 +66,34 @@ impl Ingest {
                 _ = stopping.wait_for(|stop| *stop) => return Ok(()),
                 batch = self.next_batch() => batch,
             };
-            let mut next: BTreeMap<(Arc<str>, i32), i64> = BTreeMap::new();
-            for record in &batch {
-                next.insert((record.topic.clone(), record.partition), record.offset + 1);
-            }
             let Ok(effects) = self.effects(&batch, &stopping).await else {
                 return Ok(());
             };
             if self.record(&effects, &stopping).await.is_err() {
                 return Ok(());
             }
-            self.recorded.notify_waiters();
-            let mut offsets = TopicPartitionList::new();
-            for ((topic, partition), offset) in next {
-                offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
+            if !effects.is_empty() {
+                self.recorded.notify_waiters();
             }
-            if let Err(error) = self.consumer.commit(&offsets, CommitMode::Sync) {
+            // Every record the consumer handed out is recorded now, so its
+            // positions can be committed. At a partition's end the position
+            // is past the last transaction's marker too, so the lag of a
+            // notifier that has everything reads 0, not 1.
+            let offsets = self.consumer.position()?;
+            let mut valid = TopicPartitionList::new();
+            for element in offsets.elements() {
+                if let Offset::Offset(offset) = element.offset() {
+                    valid.add_partition_offset(
+                        element.topic(),
+                        element.partition(),
+                        Offset::Offset(offset),
+                    )?;
+                }
+            }
+            if valid.count() == 0 {
+                continue;
+            }
+            if let Err(error) = self.consumer.commit(&valid, CommitMode::Sync) {
                 // After a rebalance the new owner reads these again; their
                 // effects are in the table already and are not added twice.
                 tracing::warn!(%error, "offset commit failed");
@@ -90,7 +102,8 @@ impl Ingest {
     }
 
     /// Up to [`MAX_BATCH`] records: the first awaited, the rest while they
-    /// keep coming.
+    /// keep coming. A partition's end ends a batch (an empty one if nothing
+    /// came before it), so the position past its end is committed.
     async fn next_batch(&self) -> Vec<Record> {
         let mut batch = Vec::new();
         let deadline = tokio::time::sleep(LINGER);
@@ -106,6 +119,7 @@ impl Ingest {
             };
             let message = match message {
                 Ok(message) => message,
+                Err(KafkaError::PartitionEOF(_)) => break,
                 Err(error) => {
                     tracing::warn!(%error, "consumer error");
                     continue;

@@ -1,10 +1,12 @@
 //! The inventory's effect: low stock, announced once per crossing.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use domain::inventory::{self, InventoryAggregate, InventoryEvent};
 use e2e::sinks::smtp::SmtpSink;
 use e2e::sinks::webhook::{Behaviour, WebhookSink};
+use e2e::wait::eventually;
 use event_store::StreamTopics;
 use notifier::signature::Secret;
 use uuid::Uuid;
@@ -68,6 +70,18 @@ async fn low_stock_is_announced_by_the_reservation_that_crosses_the_threshold() 
         .map(|event| (format!("webhook:{event}"), ()))
         .collect();
     let table = env.wait_settled(&expected).await?;
+    // Everything read: the lag is 0 on every partition, not 1 (the
+    // transaction marker after the last record is no record to read).
+    let metrics = format!("{}/metrics", notifier.base_url);
+    eventually("no lag at rest", Duration::from_secs(30), async || {
+        let text = reqwest::get(&metrics).await.ok()?.text().await.ok()?;
+        let samples = text
+            .lines()
+            .filter(|l| l.starts_with("notifier_lag{"))
+            .count();
+        (samples > 0 && e2e::metrics::sum(&text, "notifier_lag") == 0.0).then_some(())
+    })
+    .await;
     notifier.terminate();
 
     assert_eq!(table.len(), 2, "only the crossings: {table:?}");
