@@ -36,4 +36,23 @@ impl KafkaProbe {
         .await
         .unwrap_or(false)
     }
+
+    /// The end of `topic`'s `partition`: the offset its next record will
+    /// have. Fails when the partition does not exist or no broker answers.
+    pub async fn end_offset(
+        &self,
+        topic: &str,
+        partition: i32,
+        timeout: Duration,
+    ) -> Result<i64, KafkaError> {
+        let (admin, topic) = (self.admin.clone(), topic.to_owned());
+        tokio::task::spawn_blocking(move || {
+            admin
+                .inner()
+                .fetch_watermarks(&topic, partition, timeout)
+                .map(|(_, high)| high)
+        })
+        .await
+        .unwrap_or(Err(KafkaError::Canceled))
+    }
 }

@@ -108,6 +108,7 @@ impl WritePath<'_> {
             projector: self.projector.clone(),
             resource,
             events_topic: topics.events.clone(),
+            partitions: self.config.topics.partitions,
             verdict_timeout: self.config.verdict_timeout(),
             conflict_retries: self.config.conflict_retries,
             snapshots: Arc::new(Snapshots::new(self.config.snapshot_cache)),

@@ -28,6 +28,26 @@ use crate::snapshots::Snapshots;
 /// An entity's snapshot as the projector stores it.
 type SnapshotOf<A> = Snapshot<<A as Aggregate>::State>;
 
+/// Where a command's record is in the events topic: a reader that waits
+/// until this is folded sees the command.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The partition.
+    pub partition: i32,
+    /// The record's offset.
+    pub offset: i64,
+}
+
+/// What a command came to: the entity's state after it, and where its record
+/// is (`None` when it appended nothing: it changed nothing).
+#[derive(Debug)]
+pub struct Executed<A: Aggregate> {
+    /// The state after the command.
+    pub snapshot: SnapshotOf<A>,
+    /// Its record's position.
+    pub position: Option<Position>,
+}
+
 /// Runs commands on entities of type `A` against the log.
 pub struct Executor<A: Aggregate> {
     /// Appends command batches in shared transactions.
@@ -38,6 +58,8 @@ pub struct Executor<A: Aggregate> {
     pub resource: &'static str,
     /// The events topic.
     pub events_topic: String,
+    /// Its partition count (an entity's partition is its key's).
+    pub partitions: i32,
     /// The bound on waiting for a verdict.
     pub verdict_timeout: Duration,
     /// Re-executions after a conflict, without `If-Match`.
@@ -56,6 +78,7 @@ impl<A: Aggregate> Clone for Executor<A> {
             projector: self.projector.clone(),
             resource: self.resource,
             events_topic: self.events_topic.clone(),
+            partitions: self.partitions,
             verdict_timeout: self.verdict_timeout,
             conflict_retries: self.conflict_retries,
             snapshots: self.snapshots.clone(),
@@ -173,7 +196,7 @@ impl<A: Aggregate> Executor<A> {
     pub async fn execute(
         &self,
         request: &CommandRequest<A>,
-    ) -> Result<SnapshotOf<A>, ExecuteError<A::Error>> {
+    ) -> Result<Executed<A>, ExecuteError<A::Error>> {
         let span = tracing::info_span!(
             "command",
             entity = A::TYPE,
@@ -191,7 +214,7 @@ impl<A: Aggregate> Executor<A> {
     async fn execute_in_turn(
         &self,
         request: &CommandRequest<A>,
-    ) -> Result<SnapshotOf<A>, ExecuteError<A::Error>> {
+    ) -> Result<Executed<A>, ExecuteError<A::Error>> {
         let wait = Wait {
             timeout: self.verdict_timeout,
             ..Wait::default()
@@ -210,7 +233,14 @@ impl<A: Aggregate> Executor<A> {
                 (snapshot, decision)
             };
             let batch = match decision {
-                Decision::Answer(snapshot) => return Ok(*snapshot),
+                Decision::Answer(snapshot) => {
+                    // Accepted before (a retry): where, if the projector still knows.
+                    let position = self.position_of(request).await;
+                    return Ok(Executed {
+                        snapshot: *snapshot,
+                        position,
+                    });
+                }
                 Decision::Append(batch) => batch,
             };
             let appended = self
@@ -231,6 +261,11 @@ impl<A: Aggregate> Executor<A> {
                 attempt,
                 "appended"
             );
+            let position = Some(Position {
+                partition: appended.partition,
+                offset: appended.offset,
+            });
+            let executed = |snapshot| Executed { snapshot, position };
             let outcome = self
                 .projector
                 .outcome(
@@ -260,7 +295,7 @@ impl<A: Aggregate> Executor<A> {
                         .recent_commands()
                         .any(|id| *id == request.command_id)
                     {
-                        return Ok(current);
+                        return Ok(executed(current));
                     }
                     Verdict::Conflict {
                         expected_version: current.version + 1,
@@ -273,12 +308,13 @@ impl<A: Aggregate> Executor<A> {
                 Verdict::Accepted { .. } => {
                     let next = snapshot.apply::<A>(&batch).0;
                     self.snapshots.put(request.aggregate_id, &next);
-                    return Ok(next);
+                    return Ok(executed(next));
                 }
                 Verdict::Duplicate => {
-                    return Ok(self
+                    let current = self
                         .state_after(request.aggregate_id, appended.offset, wait)
-                        .await?);
+                        .await?;
+                    return Ok(executed(current));
                 }
                 Verdict::Conflict { .. } if request.if_match.is_some() => {
                     let current = self
@@ -296,6 +332,25 @@ impl<A: Aggregate> Executor<A> {
         }
         Err(ExecuteError::Contention {
             attempts: self.conflict_retries + 1,
+        })
+    }
+
+    /// Where the command's record is, if the projector still has its outcome.
+    pub async fn position_of(&self, request: &CommandRequest<A>) -> Option<Position> {
+        let outcome = self
+            .projector
+            .outcome(
+                self.resource,
+                request.command_id,
+                request.aggregate_id,
+                None,
+                Duration::ZERO,
+            )
+            .await
+            .ok()??;
+        Some(Position {
+            partition: outcome.partition,
+            offset: outcome.offset,
         })
     }
 

@@ -1,4 +1,4 @@
-//! order-service: the public HTTP API of orders. It validates requests,
+//! order-service: the public HTTP API of orders and stock. It validates requests,
 //! decides with the domain, appends the command's events in a shared Kafka
 //! transaction, and answers once the projector has judged them
 //! (read-your-writes).
@@ -13,13 +13,16 @@
 //! - [`lanes`]: commands on one entity take turns within this instance.
 //! - [`snapshots`]: the snapshots this instance wrote last, to decide on.
 //! - [`idempotency`]: `Idempotency-Key` handling.
-//! - [`view`]: request bodies and the order view.
+//! - [`consistency`]: the `Consistency-Token` of writes, and reads that wait
+//!   for it.
+//! - [`view`]: request bodies and views, per entity.
 //! - [`routes`]: one module per resource; [`routes::Command`] and its
 //!   runner are what every entity's command routes share.
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod config;
+pub mod consistency;
 pub mod execute;
 pub mod idempotency;
 pub mod lanes;

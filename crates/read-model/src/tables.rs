@@ -79,3 +79,19 @@ pub async fn history(
 pub fn to_i64(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
+
+/// The next offset of `topic`'s `partition` the model has not folded yet
+/// (0 when it has folded nothing there).
+pub async fn next_offset(
+    pool: &sqlx::PgPool,
+    topic: &str,
+    partition: i32,
+) -> Result<i64, sqlx::Error> {
+    let next: Option<i64> =
+        sqlx::query_scalar("SELECT next_offset FROM offsets WHERE topic = $1 AND partition = $2")
+            .bind(topic)
+            .bind(partition)
+            .fetch_optional(pool)
+            .await?;
+    Ok(next.unwrap_or(0))
+}

@@ -65,11 +65,21 @@ pub enum OrderError {
 }
 
 impl Refusal for OrderError {
+    /// Invalid: the command breaks a rule whatever the order's state (the
+    /// request is at fault). Conflict or not found: the order's state
+    /// refuses it (the same request may succeed on another order).
     fn kind(&self) -> ErrorKind {
         match self {
-            OrderError::NotFound => ErrorKind::NotFound,
-            OrderError::AlreadyExists | OrderError::IllegalTransition { .. } => ErrorKind::Conflict,
-            _ => ErrorKind::Invalid,
+            OrderError::NotFound | OrderError::SkuNotInOrder(_) => ErrorKind::NotFound,
+            OrderError::AlreadyExists
+            | OrderError::IllegalTransition { .. }
+            | OrderError::LastLine
+            | OrderError::PriceMismatch { .. }
+            | OrderError::QuantityLimit { .. } => ErrorKind::Conflict,
+            OrderError::NoItems
+            | OrderError::TooManyLines
+            | OrderError::DuplicateSku(_)
+            | OrderError::TotalTooLarge => ErrorKind::Invalid,
         }
     }
 }

@@ -3,7 +3,7 @@
 use domain::aggregate::testing::{Given, given};
 use domain::aggregate::{ErrorKind, Refusal};
 use domain::order::{
-    MAX_LINES, OrderAggregate, OrderCommand, OrderError, OrderEvent, Status, evolve,
+    MAX_LINES, OrderAggregate, OrderCommand, OrderError, OrderEvent, Sku, Status, evolve,
 };
 
 use crate::fixtures::*;
@@ -286,5 +286,22 @@ fn refusals_are_classified_for_callers() {
         illegal("ship", Status::Placed, "").kind(),
         ErrorKind::Conflict
     );
-    assert_eq!(OrderError::LastLine.kind(), ErrorKind::Invalid);
+    // What the order's state refuses is a conflict (or, for a line it does
+    // not have, not found); what no state would accept is invalid.
+    assert_eq!(OrderError::LastLine.kind(), ErrorKind::Conflict);
+    let sku = Sku::parse("BOOK-1").expect("valid");
+    assert_eq!(
+        OrderError::SkuNotInOrder(sku.clone()).kind(),
+        ErrorKind::NotFound
+    );
+    assert_eq!(
+        OrderError::PriceMismatch {
+            sku: sku.clone(),
+            existing_cents: 1
+        }
+        .kind(),
+        ErrorKind::Conflict
+    );
+    assert_eq!(OrderError::DuplicateSku(sku).kind(), ErrorKind::Invalid);
+    assert_eq!(OrderError::NoItems.kind(), ErrorKind::Invalid);
 }

@@ -14,7 +14,8 @@ use service_kit::Problem;
 use uuid::Uuid;
 
 use super::AppState;
-use crate::execute::{CommandRequest, Executor};
+use crate::consistency::{self, Token};
+use crate::execute::{CommandRequest, Executor, Position};
 use crate::idempotency::{Claim, StoredResponse, derived_id, fingerprint};
 use crate::projector::Wait;
 
@@ -24,11 +25,17 @@ fn if_match(headers: &HeaderMap) -> Result<Option<u64>, Problem> {
         return Ok(None);
     };
     let text = value.to_str().unwrap_or("").trim();
-    let tag = text.strip_prefix("W/").unwrap_or(text).trim_matches('"');
-    tag.parse().map(Some).map_err(|_| {
-        Problem::new(StatusCode::BAD_REQUEST)
-            .detail(format!("If-Match must be an ETag like \"3\", got `{text}`"))
-    })
+    text.strip_prefix("W/")
+        .unwrap_or(text)
+        .strip_prefix('"')
+        .and_then(|tag| tag.strip_suffix('"'))
+        .filter(|tag| !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|tag| tag.parse().ok())
+        .map(Some)
+        .ok_or_else(|| {
+            Problem::new(StatusCode::BAD_REQUEST)
+                .detail(format!("If-Match must be an ETag like \"3\", got `{text}`"))
+        })
 }
 
 /// `Idempotency-Key`: 1 to 255 visible ASCII characters.
@@ -136,7 +143,7 @@ pub async fn run_command<A: Aggregate>(
         .unwrap_or_else(|| derived_id(A::TYPE, &key));
     let command_id = derived_id(command.route, &key);
     let response = match already_done(executor, command_id, aggregate_id).await {
-        Some(snapshot) => respond(&snapshot, created),
+        Some((snapshot, position)) => with_token(respond(&snapshot, created), executor, position),
         None => {
             let request = CommandRequest {
                 aggregate_id,
@@ -171,12 +178,13 @@ pub async fn run_command<A: Aggregate>(
 }
 
 /// A command already judged (by this or another instance, before a restart):
-/// its entity's current snapshot, without appending anything.
+/// its entity's current snapshot and the command's position, without
+/// appending anything.
 async fn already_done<A: Aggregate>(
     executor: &Executor<A>,
     command_id: Uuid,
     aggregate_id: Uuid,
-) -> Option<Snapshot<A::State>> {
+) -> Option<(Snapshot<A::State>, Option<Position>)> {
     let outcome = executor
         .projector
         .outcome(
@@ -198,10 +206,30 @@ async fn already_done<A: Aggregate>(
         timeout: executor.verdict_timeout,
         ..Wait::default()
     };
-    executor
+    let position = Position {
+        partition: outcome.partition,
+        offset: outcome.offset,
+    };
+    let snapshot = executor
         .state_after(aggregate_id, outcome.offset, wait)
         .await
-        .ok()
+        .ok()?;
+    Some((snapshot, Some(position)))
+}
+
+/// Adds the write's `Consistency-Token`, when it has a position.
+fn with_token<A: Aggregate>(
+    mut response: Response,
+    executor: &Executor<A>,
+    position: Option<Position>,
+) -> Response {
+    let token = position.and_then(|p| Token::new(&executor.events_topic, p).header_value());
+    if let Some(token) = token
+        && response.status().is_success()
+    {
+        response.headers_mut().insert(consistency::HEADER, token);
+    }
+    response
 }
 
 async fn execute<A: Aggregate>(
@@ -212,9 +240,13 @@ async fn execute<A: Aggregate>(
     respond: Respond<A>,
 ) -> Response {
     match executor.execute(&request).await {
-        Ok(snapshot) => {
+        Ok(executed) => {
             state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
-            respond(&snapshot, created)
+            with_token(
+                respond(&executed.snapshot, created),
+                executor,
+                executed.position,
+            )
         }
         Err(error) => {
             let problem = error.into_problem(A::TYPE);

@@ -18,7 +18,9 @@ use service_kit::Problem;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
-use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, ReadErrors, SkuPath, StockAnswer};
+use super::openapi::{
+    BodyErrors, CommandErrors, CommandHeaders, ReadErrors, ReadHeaders, SkuPath, StockAnswer,
+};
 use super::{AppState, Command, Target, json_body, read, run_command};
 use crate::view::{CreateStockBody, ReserveBody, StockSnapshot, StockView, UnitsBody, invalid};
 
@@ -89,6 +91,12 @@ async fn stock_command(
         (status = 201, description = "Created", body = StockView, headers(
             ("ETag" = String, description = "The stock's version, for `If-Match`"),
             ("Location" = String, description = "The stock's URL"),
+            ("Consistency-Token" = String, description = "Send it with a later read to see this write"),
+        ), links(
+                ("read" = (operation_id = "get_stock", parameters(("sku" = "$response.body#/sku")))),
+                ("history" = (operation_id = "stock_history", parameters(("sku" = "$response.body#/sku")))),
+                ("restock" = (operation_id = "restock", parameters(("sku" = "$response.body#/sku")))),
+                ("reserve" = (operation_id = "reserve", parameters(("sku" = "$response.body#/sku")))),
         )),
         CommandErrors,
         BodyErrors,
@@ -162,7 +170,17 @@ pub async fn restock(
     tag = "inventory",
     request_body = ReserveBody,
     params(SkuPath, CommandHeaders),
-    responses(StockAnswer, CommandErrors, BodyErrors)
+    responses(
+        (status = 200, description = "The stock with the reservation", body = StockView, headers(
+            ("ETag" = String, description = "The stock's version, for `If-Match`"),
+            ("Consistency-Token" = String, description = "Send it with a later read to see this write"),
+        ), links(
+                ("release" = (operation_id = "release", parameters(("sku" = "$response.body#/sku"), ("order_id" = "$request.body#/order_id")))),
+                ("commit" = (operation_id = "commit", parameters(("sku" = "$response.body#/sku"), ("order_id" = "$request.body#/order_id")))),
+        )),
+        CommandErrors,
+        BodyErrors
+    )
 )]
 pub async fn reserve(
     State(state): State<AppState>,
@@ -275,20 +293,28 @@ pub struct ReadParams {
 #[utoipa::path(
     get,
     path = "/inventory/{sku}",
+    operation_id = "get_stock",
     tag = "inventory",
-    params(SkuPath, ReadParams),
+    params(SkuPath, ReadParams, ReadHeaders),
     responses(StockAnswer, ReadErrors)
 )]
 pub async fn get(
     State(state): State<AppState>,
     Path(sku): Path<String>,
+    headers: HeaderMap,
     params: Result<Query<ReadParams>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let id = stock_id(&parse_sku(&sku)?);
     let Query(params) =
         params.map_err(|r| Problem::new(StatusCode::BAD_REQUEST).detail(r.body_text()))?;
-    let snapshot =
-        read::current::<InventoryAggregate>(&state.inventory, id, params.min_version).await?;
+    let snapshot = read::current::<InventoryAggregate>(
+        &state,
+        &state.inventory,
+        id,
+        params.min_version,
+        &headers,
+    )
+    .await?;
     Ok(stock_response(&snapshot, false))
 }
 
@@ -301,6 +327,7 @@ pub struct ListParams {
     #[param(minimum = 1, maximum = 100)]
     limit: Option<u32>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = "^s[A-Za-z0-9._-]{1,64}$", nullable = false)]
     cursor: Option<String>,
 }
 
@@ -326,16 +353,19 @@ pub struct StockHistory {
 #[utoipa::path(
     get,
     path = "/inventory",
+    operation_id = "list_stock",
     tag = "inventory",
-    params(ListParams),
+    params(ListParams, ReadHeaders),
     responses(
         (status = 200, description = "A page of stock", body = StockPage),
-        (status = 400, description = "An unknown parameter, or a bad limit or cursor", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "An unknown parameter, a bad limit or cursor, or a `Consistency-Token` that cannot be honoured", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The read model is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The read model did not catch up with the `Consistency-Token` in time; retry", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn list(
     State(state): State<AppState>,
+    headers: HeaderMap,
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<StockPage>, Problem> {
     let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST).detail(detail);
@@ -353,6 +383,7 @@ pub async fn list(
                 .ok_or_else(|| bad("invalid cursor".into()))?,
         ),
     };
+    read::consistent(&state, &state.inventory, &state.inventory_model, &headers).await?;
     let page = model::list_stock(&state.inventory_model, after.as_ref(), limit)
         .await
         .map_err(read::model_unavailable)?;
@@ -366,19 +397,24 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/inventory/{sku}/events",
+    operation_id = "stock_history",
     tag = "inventory",
-    params(SkuPath),
+    params(SkuPath, ReadHeaders),
     responses(
         (status = 200, description = "The stock's history", body = StockHistory),
+        (status = 400, description = "A `Consistency-Token` that cannot be honoured", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such stock (or not yet in the read model)", body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The read model is unavailable; retry", body = Problem, content_type = "application/problem+json"),
+        (status = 504, description = "The read model did not catch up with the `Consistency-Token` in time; retry", body = Problem, content_type = "application/problem+json"),
     )
 )]
 pub async fn history(
     State(state): State<AppState>,
     Path(sku): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Json<StockHistory>, Problem> {
     let parsed = parse_sku(&sku)?;
+    read::consistent(&state, &state.inventory, &state.inventory_model, &headers).await?;
     match model::stock_events(&state.inventory_model, stock_id(&parsed)).await {
         Ok(Some(events)) => Ok(Json(StockHistory { events })),
         Ok(None) => Err(Problem::new(StatusCode::NOT_FOUND).detail(format!("no stock of {sku}"))),

@@ -8,7 +8,7 @@ use axum::response::Response;
 use domain::order::{OrderCommand, Sku};
 use service_kit::Problem;
 
-use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId};
+use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId, SkuPath};
 use super::{AppState, Command, Target, json_body, order_command, parse_order_id};
 use crate::view::{ItemBody, invalid};
 
@@ -16,6 +16,7 @@ use crate::view::{ItemBody, invalid};
 #[utoipa::path(
     post,
     path = "/orders/{id}/items",
+    operation_id = "add_item",
     tag = "orders",
     request_body = ItemBody,
     params(OrderId, CommandHeaders),
@@ -45,8 +46,9 @@ pub async fn add(
 #[utoipa::path(
     delete,
     path = "/orders/{id}/items/{sku}",
+    operation_id = "remove_item",
     tag = "orders",
-    params(OrderId, ("sku" = String, Path, description = "The line's SKU"), CommandHeaders),
+    params(OrderId, SkuPath, CommandHeaders),
     responses(OrderAnswer, CommandErrors)
 )]
 pub async fn remove(

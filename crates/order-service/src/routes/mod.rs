@@ -9,7 +9,7 @@ mod items;
 mod lists;
 mod openapi;
 mod orders;
-mod read;
+pub(crate) mod read;
 mod transitions;
 
 use std::sync::Arc;
@@ -159,6 +159,16 @@ fn json_body<T: DeserializeOwned>(
                 "send the body as application/json, not `{content_type}`"
             )),
         );
+    }
+    // Every body of this API is an object; serde would read some structs
+    // from an array too.
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') {
+        let parsed = serde_json::from_slice::<serde_json::Value>(&body);
+        if parsed.is_ok() {
+            return Err(Problem::new(StatusCode::UNPROCESSABLE_ENTITY)
+                .detail("the body must be a JSON object"));
+        }
     }
     let value = serde_json::from_slice(&body).map_err(|error| {
         let status = match error.classify() {

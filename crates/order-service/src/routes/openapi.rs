@@ -54,6 +54,7 @@ pub struct OrderId(Uuid);
 )]
 pub struct SkuPath(
     /// `[A-Za-z0-9._-]{1,64}`.
+    #[param(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     String,
 );
 
@@ -65,10 +66,35 @@ pub struct SkuPath(
     reason = "describes headers for the document; handlers read them themselves"
 )]
 pub struct CommandHeaders(
-    /// `"<version>"`: run only if the entity is still at this version (else 412).
+    /// `"<version>"` (an `ETag` this API gave): run only if the entity is
+    /// still at this version (else 412).
+    #[param(pattern = r#"^(W/)?"[0-9]{1,19}"$"#, nullable = false)]
     Option<String>,
     /// 1 to 255 visible ASCII characters: a retry with the same key and body
-    /// returns the first answer and appends nothing.
+    /// returns the first answer and appends nothing; the same key with
+    /// another request is a 422.
+    #[param(
+        pattern = r"^[\x21-\x7E]{1,255}$",
+        min_length = 1,
+        max_length = 255,
+        nullable = false
+    )]
+    Option<String>,
+);
+
+/// The header of reads that should see a write.
+#[derive(IntoParams)]
+#[into_params(names("Consistency-Token"), parameter_in = Header)]
+#[expect(
+    dead_code,
+    reason = "describes headers for the document; handlers read them themselves"
+)]
+pub struct ReadHeaders(
+    /// The `Consistency-Token` a write of this entity type answered with:
+    /// the read waits (up to 10 s for one entity, 5 s for lists) until it
+    /// sees that write. 400 when it is not this entity type's or names a
+    /// write the log does not have; 504 when not caught up in time.
+    #[param(pattern = r"^ct1\.[A-Za-z0-9_-]+$", nullable = false)]
     Option<String>,
 );
 
@@ -81,7 +107,8 @@ pub struct CommandHeaders(
 pub enum OrderAnswer {
     /// The order after the command (or, for a read, now).
     #[response(status = 200, headers(
-        ("ETag" = String, description = "The order's version, for `If-Match`")
+        ("ETag" = String, description = "The order's version, for `If-Match`"),
+        ("Consistency-Token" = String, description = "On a write: send it with a later read to see this write"),
     ))]
     Ok(OrderView),
 }
@@ -95,7 +122,8 @@ pub enum OrderAnswer {
 pub enum StockAnswer {
     /// The stock after the command (or, for a read, now).
     #[response(status = 200, headers(
-        ("ETag" = String, description = "The stock's version, for `If-Match`")
+        ("ETag" = String, description = "The stock's version, for `If-Match`"),
+        ("Consistency-Token" = String, description = "On a write: send it with a later read to see this write"),
     ))]
     Ok(StockView),
 }
@@ -156,16 +184,21 @@ pub enum BodyErrors {
     reason = "describes answers for the document; handlers build `Problem`s"
 )]
 pub enum ReadErrors {
-    /// An unknown or malformed query parameter.
+    /// An unknown or malformed query parameter, a `min_version` beyond any
+    /// version, or a `Consistency-Token` that cannot be honoured.
     #[response(status = 400, content_type = "application/problem+json")]
     BadRequest(Problem),
     /// No such order or stock.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
+    /// `min_version` will not come: the entity is final below it (a
+    /// delivered or cancelled order), or it is more than 100,000 versions ahead.
+    #[response(status = 409, content_type = "application/problem+json")]
+    Final(Problem),
     /// The projector is unavailable. Retry.
     #[response(status = 503, content_type = "application/problem+json")]
     Unavailable(Problem),
-    /// The awaited version did not arrive in time.
+    /// The awaited version or write did not arrive in time.
     #[response(status = 504, content_type = "application/problem+json")]
     TimedOut(Problem),
 }

@@ -10,7 +10,9 @@ use serde::Deserialize;
 use service_kit::Problem;
 use utoipa::IntoParams;
 
-use super::openapi::{BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId, ReadErrors};
+use super::openapi::{
+    BodyErrors, CommandErrors, CommandHeaders, OrderAnswer, OrderId, ReadErrors, ReadHeaders,
+};
 use super::{
     AppState, Command, Target, json_body, order_command, order_response, parse_order_id, read,
 };
@@ -27,6 +29,16 @@ use crate::view::{OrderView, PlaceOrderBody};
         (status = 201, description = "Placed", body = OrderView, headers(
             ("ETag" = String, description = "The order's version, for `If-Match`"),
             ("Location" = String, description = "The order's URL"),
+            ("Consistency-Token" = String, description = "Send it with a later read to see this write"),
+        ), links(
+                ("read" = (operation_id = "get_order", parameters(("id" = "$response.body#/id")))),
+                ("history" = (operation_id = "order_history", parameters(("id" = "$response.body#/id")))),
+                ("add_item" = (operation_id = "add_item", parameters(("id" = "$response.body#/id")))),
+                ("remove_item" = (operation_id = "remove_item", parameters(("id" = "$response.body#/id"), ("sku" = "$response.body#/items/0/sku")))),
+                ("confirm" = (operation_id = "confirm", parameters(("id" = "$response.body#/id")))),
+                ("ship" = (operation_id = "ship", parameters(("id" = "$response.body#/id")))),
+                ("deliver" = (operation_id = "deliver", parameters(("id" = "$response.body#/id")))),
+                ("cancel" = (operation_id = "cancel", parameters(("id" = "$response.body#/id")))),
         )),
         CommandErrors,
         BodyErrors,
@@ -68,18 +80,20 @@ pub struct ReadParams {
 #[utoipa::path(
     get,
     path = "/orders/{id}",
+    operation_id = "get_order",
     tag = "orders",
-    params(OrderId, ReadParams),
+    params(OrderId, ReadParams, ReadHeaders),
     responses(OrderAnswer, ReadErrors,)
 )]
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     params: Result<Query<ReadParams>, QueryRejection>,
 ) -> Result<Response, Problem> {
     let id = parse_order_id(&id)?;
     let Query(params) =
         params.map_err(|r| Problem::new(StatusCode::BAD_REQUEST).detail(r.body_text()))?;
-    let snapshot = read::current(&state.orders, id, params.min_version).await?;
+    let snapshot = read::current(&state, &state.orders, id, params.min_version, &headers).await?;
     Ok(order_response(&snapshot, false))
 }

@@ -3,29 +3,57 @@
 
 use std::time::Duration;
 
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use domain::aggregate::{Aggregate, Snapshot};
+use event_store::partition_for_key;
 use service_kit::Problem;
 use uuid::Uuid;
 
+use super::AppState;
+use crate::consistency::Token;
 use crate::execute::Executor;
 use crate::projector::{ProjectorError, Wait};
 
 /// How long `?min_version=` may wait.
 pub const MAX_READ_WAIT: Duration = Duration::from_secs(10);
 
+/// The highest `min_version` a read may wait for (versions are stored as
+/// PostgreSQL `bigint`s): beyond it the answer is a 400 at once.
+pub const MAX_VERSION: u64 = i64::MAX as u64;
+
 /// The snapshot of entity `id` (the empty one if it does not exist), or the
-/// problem to answer: 504 when `min_version` did not arrive in time, 503
-/// while the projector is away.
+/// problem to answer: 400 for a `min_version` no entity can reach or a
+/// token that is not this entity's log's, 504 when the version or the
+/// token's write did not arrive in time, 503 while the projector is away.
 pub async fn current<A: Aggregate>(
+    state: &AppState,
     executor: &Executor<A>,
     id: Uuid,
     min_version: Option<u64>,
+    headers: &HeaderMap,
 ) -> Result<Snapshot<A::State>, Problem> {
+    if let Some(version) = min_version.filter(|v| *v > MAX_VERSION) {
+        return Err(Problem::new(StatusCode::BAD_REQUEST).detail(format!(
+            "min_version {version} is beyond any version (at most {MAX_VERSION})"
+        )));
+    }
+    if let Some(version) = min_version {
+        refuse_unreachable(executor, id, version).await?;
+    }
+    let mut after_offset = None;
+    if let Some(token) = Token::from_request(headers)? {
+        token.check(&executor.events_topic, &state.kafka).await?;
+        // A write to another partition cannot have changed this entity.
+        let partition =
+            partition_for_key(id.hyphenated().to_string().as_bytes(), executor.partitions);
+        if token.partition == partition {
+            after_offset = Some(token.offset);
+        }
+    }
     let wait = Wait {
         min_version,
+        after_offset,
         timeout: MAX_READ_WAIT,
-        ..Wait::default()
     };
     match executor
         .projector
@@ -50,6 +78,67 @@ pub async fn current<A: Aggregate>(
                 .retry_after(1))
         }
     }
+}
+
+/// How far ahead of an entity's version a read may wait: far more commands
+/// than one entity takes in the longest wait ([`MAX_READ_WAIT`]).
+pub const MAX_VERSION_GAP: u64 = 100_000;
+
+/// Refuses at once, with a 409, a `version` the entity will not reach: it
+/// is final (a delivered or cancelled order) below that version, or the
+/// version is more than [`MAX_VERSION_GAP`] ahead. A wait is worth it only
+/// for a version a command could still write in time.
+async fn refuse_unreachable<A: Aggregate>(
+    executor: &Executor<A>,
+    id: Uuid,
+    version: u64,
+) -> Result<(), Problem> {
+    let now = Wait {
+        timeout: Duration::ZERO,
+        ..Wait::default()
+    };
+    let Ok(snapshot) = executor
+        .projector
+        .snapshot::<A::State>(executor.resource, id, now)
+        .await
+    else {
+        // Unknown now: the waiting read below says what it finds.
+        return Ok(());
+    };
+    if snapshot.version > 0 && version > snapshot.version.saturating_add(MAX_VERSION_GAP) {
+        return Err(Problem::new(StatusCode::CONFLICT)
+            .detail(format!(
+                "{} {id} is at version {}: version {version} is too far ahead to wait for",
+                A::TYPE,
+                snapshot.version
+            ))
+            .with("version", snapshot.version));
+    }
+    if snapshot.version > 0 && snapshot.version < version && A::is_terminal(&snapshot.state) {
+        return Err(Problem::new(StatusCode::CONFLICT)
+            .detail(format!(
+                "{} {id} is final at version {}: version {version} will never come",
+                A::TYPE,
+                snapshot.version
+            ))
+            .with("version", snapshot.version));
+    }
+    Ok(())
+}
+
+/// Waits, when the request sent a `Consistency-Token`, until the read model
+/// behind `pool` has folded past its write (see [`crate::consistency`]).
+pub async fn consistent<A: Aggregate>(
+    state: &AppState,
+    executor: &Executor<A>,
+    pool: &sqlx::PgPool,
+    headers: &HeaderMap,
+) -> Result<(), Problem> {
+    let Some(token) = Token::from_request(headers)? else {
+        return Ok(());
+    };
+    token.check(&executor.events_topic, &state.kafka).await?;
+    token.wait_for_model(pool).await
 }
 
 /// A read model query failed: 503, retry.

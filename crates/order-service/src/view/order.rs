@@ -11,20 +11,32 @@ use service_kit::Problem;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::invalid;
+use super::{integral, invalid};
 
 /// An order's snapshot as the projector stores it.
 pub type OrderSnapshot = Snapshot<Option<Order>>;
+
+// The patterns below say in JSON Schema what the domain's values accept:
+// printable text (no control characters, not only blanks) and e-mail
+// addresses (`local@domain.tld`, the domain neither starting nor ending
+// with a dot). Attributes take only literals, hence the repetition.
 
 /// `POST /orders`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlaceOrderBody {
-    /// Who places it: 1 to 64 characters.
-    #[schema(min_length = 1, max_length = 64)]
+    /// Who places it: 1 to 64 characters, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub customer_id: String,
-    /// Where its e-mails go.
-    #[schema(format = "email", max_length = 254)]
+    /// Where its e-mails go: `local@domain.tld`, no blanks or control characters.
+    #[schema(
+        max_length = 254,
+        pattern = r"^[^@\s\u0000-\u001F\u007F-\u009F]+@[^@.\s\u0000-\u001F\u007F-\u009F][^@\s\u0000-\u001F\u007F-\u009F]*\.[^@\s\u0000-\u001F\u007F-\u009F]*[^@.\s\u0000-\u001F\u007F-\u009F]$"
+    )]
     pub email: String,
     /// 1 to 100 lines, each SKU once.
     #[schema(min_items = 1, max_items = 100)]
@@ -40,9 +52,11 @@ pub struct ItemBody {
     pub sku: String,
     /// 1 to 10000.
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "integral")]
     pub quantity: u64,
     /// 0 to 100000000.
     #[schema(minimum = 0, maximum = 100000000)]
+    #[serde(deserialize_with = "integral")]
     pub unit_price_cents: u64,
 }
 
@@ -50,11 +64,19 @@ pub struct ItemBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ShipBody {
-    /// 1 to 64 characters.
-    #[schema(min_length = 1, max_length = 64)]
+    /// 1 to 64 characters, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 64,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub carrier: String,
-    /// 1 to 128 characters.
-    #[schema(min_length = 1, max_length = 128)]
+    /// 1 to 128 characters, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 128,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub tracking_number: String,
 }
 
@@ -62,8 +84,12 @@ pub struct ShipBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CancelBody {
-    /// 1 to 500 characters.
-    #[schema(min_length = 1, max_length = 500)]
+    /// 1 to 500 characters, not all blank, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub reason: String,
 }
 
@@ -143,7 +169,7 @@ pub struct OrderView {
 }
 
 /// The status names, taken from the domain so the document cannot drift.
-fn status_schema() -> utoipa::openapi::Object {
+pub fn status_schema() -> utoipa::openapi::Object {
     utoipa::openapi::ObjectBuilder::new()
         .schema_type(utoipa::openapi::schema::Type::String)
         .enum_values(Some(Status::ALL.map(Status::as_str)))

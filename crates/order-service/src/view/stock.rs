@@ -9,7 +9,7 @@ use service_kit::Problem;
 use utoipa::ToSchema;
 use uuid::Uuid;
 
-use super::invalid;
+use super::{integral, invalid};
 
 /// A SKU's snapshot as the projector stores it.
 pub type StockSnapshot = Snapshot<Option<Stock>>;
@@ -20,7 +20,7 @@ pub type StockSnapshot = Snapshot<Option<Stock>>;
 pub struct CreateStockBody {
     /// A webhook tells when available units fall below this; 0 (the
     /// default) never.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral")]
     #[schema(minimum = 0, maximum = 1000000000)]
     pub low_stock_threshold: u64,
 }
@@ -31,6 +31,7 @@ pub struct CreateStockBody {
 pub struct UnitsBody {
     /// 1 to 10000.
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "integral")]
     pub units: u64,
 }
 
@@ -42,6 +43,7 @@ pub struct ReserveBody {
     pub order_id: Uuid,
     /// 1 to 10000.
     #[schema(minimum = 1, maximum = 10000)]
+    #[serde(deserialize_with = "integral")]
     pub units: u64,
 }
 

@@ -115,6 +115,18 @@ async fn every_kind_of_bad_input_is_refused_and_appends_nothing() {
             409,
         ),
         (
+            "adding a line at another price",
+            format!("/orders/{id}/items"),
+            json!({"sku": "BOOK-1", "quantity": 1, "unit_price_cents": 1}),
+            409,
+        ),
+        (
+            "a body that is not an object",
+            format!("/orders/{id}/items"),
+            json!([]),
+            422,
+        ),
+        (
             "ship without a carrier",
             format!("/orders/{id}/ship"),
             json!({"tracking_number": "X"}),
@@ -159,8 +171,17 @@ async fn every_kind_of_bad_input_is_refused_and_appends_nothing() {
         assert_eq!(code, expected, "{what}: {problem}");
     }
 
+    let (code, _, problem) = system
+        .send(system.request(Method::DELETE, &format!("/orders/{id}/items/NOT-THERE")))
+        .await;
+    assert_eq!(
+        code, 404,
+        "removing a line the order does not have: {problem}"
+    );
+
     let header_cases = [
         ("bad If-Match", "if-match", "soon"),
+        ("an unquoted If-Match", "if-match", "1"),
         ("bad Idempotency-Key", "idempotency-key", "has spaces in it"),
     ];
     for (what, name, value) in header_cases {

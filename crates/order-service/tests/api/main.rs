@@ -3,6 +3,8 @@
 
 mod bad_input;
 mod concurrency;
+mod consistency;
+mod fuzz;
 mod hot_entity;
 mod idempotency;
 mod inventory;

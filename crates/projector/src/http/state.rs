@@ -68,7 +68,9 @@ pub async fn get_state(
         }
         let snapshot = decode(read.value.as_deref())?;
         let wanted = params.min_version.unwrap_or(0);
-        if snapshot.version >= wanted {
+        // An entity that does not exist is a 404 now: no client can be
+        // waiting for a version of it (its id is only known once created).
+        if snapshot.version >= wanted || snapshot.version == 0 {
             break snapshot;
         }
         if !next_fold(&mut progress, deadline).await {
