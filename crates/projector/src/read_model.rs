@@ -15,7 +15,7 @@ use crate::Config;
 /// Records in one SQL transaction at most.
 const MAX_BATCH: usize = 5_000;
 /// How long a batch waits for more records once it has one.
-const LINGER: Duration = Duration::from_millis(20);
+const LINGER: Duration = Duration::from_millis(5);
 
 /// How entity `name`'s read model pipeline is set up, from the projector's flags.
 pub fn pipeline_config(config: &Config, name: &str) -> PipelineConfig {

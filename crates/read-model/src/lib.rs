@@ -7,7 +7,8 @@
 //! - [`schema`]: where each entity's tables live ([`Model`]: a PostgreSQL
 //!   schema per copy of the model, chosen per connection) and their
 //!   migrations.
-//! - [`copy`]: binary `COPY` rows, the bulk insert the pipeline writes with.
+//! - [`copy`]: binary `COPY` rows, the bulk insert the pipeline writes with
+//!   (`nodelay` keeps each `COPY` from waiting out a delayed ACK).
 //! - [`fold`]: pure: a batch of records and the current snapshots in, the
 //!   changed snapshots and accepted events out.
 //! - [`tables`]: what every entity's tables share: the snapshot column and
@@ -23,6 +24,7 @@
 pub mod copy;
 pub mod fold;
 pub mod inventory;
+mod nodelay;
 pub mod orders;
 pub mod pipeline;
 pub mod queries;

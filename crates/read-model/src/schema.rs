@@ -79,10 +79,11 @@ pub async fn connect(
     schema: &str,
     max_connections: u32,
 ) -> Result<PgPool, SchemaError> {
-    let pool = PgPoolOptions::new()
+    let options = options(database_url, schema)?;
+    let pool = pool_options(&options)
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(5))
-        .connect_with(options(database_url, schema)?)
+        .connect_with(options)
         .await?;
     prepare(&pool, model, schema).await?;
     Ok(pool)
@@ -95,10 +96,16 @@ pub fn connect_lazy(
     schema: &str,
     max_connections: u32,
 ) -> Result<PgPool, SchemaError> {
-    Ok(PgPoolOptions::new()
+    let options = options(database_url, schema)?;
+    Ok(pool_options(&options)
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(2))
-        .connect_lazy_with(options(database_url, schema)?))
+        .connect_lazy_with(options))
+}
+
+/// What every pool of the model starts from.
+fn pool_options(options: &PgConnectOptions) -> PgPoolOptions {
+    crate::nodelay::set_on_connect(PgPoolOptions::new(), options.get_port())
 }
 
 /// Creates the schema if missing and applies `model`'s migrations (a no-op

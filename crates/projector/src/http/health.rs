@@ -215,6 +215,15 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "Batches that failed (PostgreSQL or Kafka unavailable) and were retried.",
             &read_model(|m| &m.errors),
         )
+        .histogram(
+            "read_model_lag_seconds",
+            "From a record's append to the commit that made it visible in the read model.",
+            &state
+                .entities
+                .iter()
+                .filter_map(|e| Some((format!("entity=\"{}\"", e.name), &e.read_model.as_ref()?.lag)))
+                .collect::<Vec<_>>(),
+        )
         .gauge(
             "read_model_next_offset",
             "Next offset the read model folds, per partition.",

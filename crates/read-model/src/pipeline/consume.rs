@@ -97,6 +97,7 @@ impl<P: Projection> Pipeline<P> {
             records.push(Record {
                 partition,
                 offset,
+                appended_ms: message.timestamp().to_millis(),
                 batch: decoded,
             });
         }

@@ -22,6 +22,7 @@ use event_store::KafkaConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
+use service_kit::metrics::Histogram;
 use service_kit::retry::Backoff;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
@@ -82,9 +83,19 @@ pub struct PipelineConfig {
 /// Next offset to read, per partition.
 pub type Positions = BTreeMap<i32, i64>;
 
+/// The bounds of the lag histogram, in seconds: fine where the model should
+/// be (tens of ms), coarse beyond.
+pub static LAG_BOUNDS: [f64; 19] = [
+    0.001, 0.002, 0.005, 0.01, 0.015, 0.02, 0.025, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3,
+    0.5, 1.0, 2.0, 5.0,
+];
+
 /// Counters for `/metrics` and progress bars.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct PipelineMetrics {
+    /// From each record's append (its Kafka timestamp) to the commit of the
+    /// SQL transaction that made it visible.
+    pub lag: Histogram,
     /// Batches committed.
     pub batches: AtomicU64,
     /// Records folded (every command, accepted or not).
@@ -99,6 +110,21 @@ pub struct PipelineMetrics {
     pub positions: Mutex<Positions>,
     /// Partitions stopped at a record only newer code can read.
     pub stopped: Mutex<BTreeMap<i32, String>>,
+}
+
+impl Default for PipelineMetrics {
+    fn default() -> Self {
+        Self {
+            lag: Histogram::new(&LAG_BOUNDS),
+            batches: AtomicU64::default(),
+            records: AtomicU64::default(),
+            events: AtomicU64::default(),
+            poison: AtomicU64::default(),
+            errors: AtomicU64::default(),
+            positions: Mutex::default(),
+            stopped: Mutex::default(),
+        }
+    }
 }
 
 impl PipelineMetrics {
@@ -292,6 +318,10 @@ impl<P: Projection> Pipeline<P> {
 
     fn count(&self, records: &[Record<P>], folded: &Folded<P::Aggregate>) {
         let m = &self.metrics;
+        let committed_ms = chrono::Utc::now().timestamp_millis();
+        for appended in records.iter().filter_map(|r| r.appended_ms) {
+            m.lag.observe((committed_ms - appended) as f64 / 1e3);
+        }
         m.batches.fetch_add(1, Ordering::Relaxed);
         m.records.fetch_add(records.len() as u64, Ordering::Relaxed);
         m.events
@@ -304,6 +334,8 @@ impl<P: Projection> Pipeline<P> {
 struct Record<P: Projection> {
     partition: i32,
     offset: i64,
+    /// When it was appended (ms since the epoch), if the record says.
+    appended_ms: Option<i64>,
     batch: Option<domain::aggregate::CommandBatch<<P::Aggregate as Aggregate>::Event>>,
 }
 
