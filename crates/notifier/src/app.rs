@@ -66,9 +66,6 @@ impl Application {
         let mut consumer_config = kafka.self_positioned_consumer_config(&config.group_id());
         let consumer: StreamConsumer = consumer_config
             .set("auto.offset.reset", "earliest")
-            // The end of a partition is reported, so the position past its
-            // last transaction marker is committed (`ingest`).
-            .set("enable.partition.eof", "true")
             // Static membership: a restarted instance takes its partitions
             // back at once instead of waiting out the session.
             .set("group.instance.id", &config.instance_id)

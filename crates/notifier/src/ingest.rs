@@ -76,8 +76,8 @@ impl Ingest {
                 self.recorded.notify_waiters();
             }
             // Every record the consumer handed out is recorded now, so its
-            // positions can be committed. At a partition's end the position
-            // is past the last transaction's marker too, so the lag of a
+            // positions can be committed. They are past the control records
+            // it read too (the last transaction's marker), so the lag of a
             // notifier that has everything reads 0, not 1.
             let offsets = self.consumer.position()?;
             let mut valid = TopicPartitionList::new();
@@ -102,8 +102,7 @@ impl Ingest {
     }
 
     /// Up to [`MAX_BATCH`] records: the first awaited, the rest while they
-    /// keep coming. A partition's end ends a batch (an empty one if nothing
-    /// came before it), so the position past its end is committed.
+    /// keep coming.
     async fn next_batch(&self) -> Vec<Record> {
         let mut batch = Vec::new();
         let deadline = tokio::time::sleep(LINGER);
@@ -119,7 +118,6 @@ impl Ingest {
             };
             let message = match message {
                 Ok(message) => message,
-                Err(KafkaError::PartitionEOF(_)) => break,
                 Err(error) => {
                     tracing::warn!(%error, "consumer error");
                     continue;
