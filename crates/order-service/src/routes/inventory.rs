@@ -370,10 +370,7 @@ pub async fn list(
 ) -> Result<Json<StockPage>, Problem> {
     let bad = |detail: String| Problem::new(StatusCode::BAD_REQUEST).detail(detail);
     let Query(params) = params.map_err(|r| bad(r.body_text()))?;
-    let limit = params.limit.unwrap_or(20);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(bad(format!("limit must be 1 to {MAX_PAGE}, got {limit}")));
-    }
+    let limit = read::page_limit(params.limit, MAX_PAGE)?;
     // The cursor is `s` and the page's last SKU: opaque to clients.
     let after = match params.cursor.as_deref() {
         None => None,

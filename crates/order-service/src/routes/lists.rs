@@ -81,10 +81,7 @@ pub async fn list(
                 .ok_or_else(|| bad(format!("unknown status `{name}`")))?,
         ),
     };
-    let limit = params.limit.unwrap_or(20);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(bad(format!("limit must be 1 to {MAX_PAGE}, got {limit}")));
-    }
+    let limit = read::page_limit(params.limit, MAX_PAGE)?;
     let cursor = match params.cursor.as_deref() {
         None => None,
         Some(text) => Some(Cursor::decode(text).ok_or_else(|| bad("invalid cursor".into()))?),

@@ -141,6 +141,17 @@ pub async fn consistent<A: Aggregate>(
     token.wait_for_model(pool).await
 }
 
+/// A list's page size: 20 unless asked, 1 to `max` (else 400).
+pub fn page_limit(asked: Option<u32>, max: u32) -> Result<u32, Problem> {
+    let limit = asked.unwrap_or(20);
+    if (1..=max).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(Problem::new(StatusCode::BAD_REQUEST)
+            .detail(format!("limit must be 1 to {max}, got {limit}")))
+    }
+}
+
 /// A read model query failed: 503, retry.
 pub fn model_unavailable(error: sqlx::Error) -> Problem {
     tracing::warn!(error = %service_kit::problem::error_chain(&error), "read model unavailable");
