@@ -11,14 +11,14 @@ use anyhow::Context;
 use event_store::{
     Appender, AppenderSettings, KafkaConfig, StreamTopics, TopicSpec, ensure_topics,
 };
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
 use crate::dead_letters::DeadLetters;
 use crate::delivery::{Deliverer, WebhookTarget};
 use crate::http::{self, HttpState};
-use crate::ingest::Ingest;
+use crate::ingest::{ChangesConsumer, Ingest, IngestContext};
 use crate::lanes::Lane;
 use crate::ledger::{Ledger, SMTP};
 use crate::signature::Secret;
@@ -64,13 +64,16 @@ impl Application {
 
         let ledger = Ledger::connect_lazy(&config.database_url).context("--database-url")?;
         let mut consumer_config = kafka.self_positioned_consumer_config(&config.group_id());
-        let consumer: StreamConsumer = consumer_config
+        let consumer: ChangesConsumer = consumer_config
             .set("auto.offset.reset", "earliest")
+            // The end of a partition is reported, so the position past its
+            // last transaction marker is committed (`ingest`).
+            .set("enable.partition.eof", "true")
             // Static membership: a restarted instance takes its partitions
             // back at once instead of waiting out the session.
             .set("group.instance.id", &config.instance_id)
             .set("session.timeout.ms", "10000")
-            .create()
+            .create_with_context(IngestContext)
             .context("creating the consumer")?;
         let subscribed: Vec<&str> = sources.keys().map(|topic| &**topic).collect();
         consumer

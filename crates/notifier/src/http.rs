@@ -12,13 +12,14 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::Consumer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service_kit::Problem;
 use service_kit::metrics::MetricsText;
 
 use crate::Metrics;
+use crate::ingest::ChangesConsumer;
 use crate::ledger::{Ledger, SMTP};
 use crate::operate::{self, Resent};
 
@@ -26,7 +27,7 @@ use crate::operate::{self, Resent};
 #[derive(Clone)]
 pub struct HttpState {
     pub(crate) metrics: Arc<Metrics>,
-    pub(crate) consumer: Arc<StreamConsumer>,
+    pub(crate) consumer: Arc<ChangesConsumer>,
     /// The changes topics consumed.
     pub(crate) topics: Vec<String>,
     pub(crate) ledger: Ledger,
@@ -272,7 +273,7 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
 }
 
 /// Per assigned partition: end offset minus committed offset.
-fn lag(consumer: &StreamConsumer, topic: &str) -> Vec<(String, f64)> {
+fn lag(consumer: &ChangesConsumer, topic: &str) -> Vec<(String, f64)> {
     let Ok(assignment) = consumer.assignment() else {
         return Vec::new();
     };

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::ClientContext;
+use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::retry::Backoff;
@@ -34,6 +36,28 @@ struct Record {
     payload: Vec<u8>,
 }
 
+/// The consumer's context: the end of a partition is an event ingest uses
+/// (its position is then past the last transaction marker), not a failure
+/// to log.
+pub struct IngestContext;
+
+impl ClientContext for IngestContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        let end = matches!(
+            error,
+            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
+        );
+        if !end {
+            tracing::error!(%error, reason, "librdkafka error");
+        }
+    }
+}
+
+impl ConsumerContext for IngestContext {}
+
+/// The changes topics' consumer.
+pub type ChangesConsumer = StreamConsumer<IngestContext>;
+
 /// Why ingesting stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -44,7 +68,7 @@ pub enum IngestError {
 
 /// Reads the changes topics into the effects table.
 pub struct Ingest {
-    pub(crate) consumer: Arc<StreamConsumer>,
+    pub(crate) consumer: Arc<ChangesConsumer>,
     /// The effects of each changes topic's records.
     pub(crate) sources: HashMap<Arc<str>, EffectsOf>,
     /// Where webhooks go: each is recorded once per endpoint.
@@ -76,8 +100,8 @@ impl Ingest {
                 self.recorded.notify_waiters();
             }
             // Every record the consumer handed out is recorded now, so its
-            // positions can be committed. They are past the control records
-            // it read too (the last transaction's marker), so the lag of a
+            // positions can be committed. At a partition's end the position
+            // is past the last transaction's marker too, so the lag of a
             // notifier that has everything reads 0, not 1.
             let offsets = self.consumer.position()?;
             let mut valid = TopicPartitionList::new();
@@ -102,7 +126,8 @@ impl Ingest {
     }
 
     /// Up to [`MAX_BATCH`] records: the first awaited, the rest while they
-    /// keep coming.
+    /// keep coming. A partition's end ends a batch (an empty one if nothing
+    /// came before it), so the position past its last marker is committed.
     async fn next_batch(&self) -> Vec<Record> {
         let mut batch = Vec::new();
         let deadline = tokio::time::sleep(LINGER);
@@ -118,6 +143,7 @@ impl Ingest {
             };
             let message = match message {
                 Ok(message) => message,
+                Err(KafkaError::PartitionEOF(_)) => break,
                 Err(error) => {
                     tracing::warn!(%error, "consumer error");
                     continue;
