@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use rdkafka::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::error::KafkaError;
+use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::retry::Backoff;
 use tokio::sync::{Notify, watch};
