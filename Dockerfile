@@ -26,7 +26,7 @@ COPY . .
 RUN cargo build --release --locked --workspace --bins \
  && mkdir /out \
  && cp target/release/projector target/release/order-service target/release/notifier \
-       target/release/loadgen target/release/sinks /out/
+       target/release/fulfilment target/release/loadgen target/release/sinks /out/
 
 FROM debian:bookworm-slim
 # curl for the healthchecks.

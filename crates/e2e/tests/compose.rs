@@ -76,6 +76,7 @@ fn the_compose_file_is_valid_and_speaks_the_binaries_language() {
             "projector" => env_names(projector::Config::command()),
             "order-service" => env_names(order_service::Config::command()),
             "notifier" => env_names(notifier::Config::command()),
+            "fulfilment" => env_names(fulfilment::Config::command()),
             "sinks" => e2e::sinks::ENV.iter().map(|s| s.to_string()).collect(),
             "demo-load" => env_names_in_source("crates/loadgen/src/main.rs"),
             other => panic!("a service this test does not know: {other}"),

@@ -31,6 +31,9 @@ pub enum OrderCommand {
     },
     /// `placed` → `confirmed`.
     Confirm,
+    /// Record that every line's units are reserved (the fulfilment
+    /// workflow's step, while `confirmed`; again, it changes nothing).
+    RecordStockReserved,
     /// `confirmed` → `shipped`.
     Ship {
         /// Who carries it.
@@ -55,6 +58,7 @@ impl OrderCommand {
             OrderCommand::AddItem { .. } => "add items to",
             OrderCommand::RemoveItem { .. } => "remove items from",
             OrderCommand::Confirm => "confirm",
+            OrderCommand::RecordStockReserved => "record stock reserved for",
             OrderCommand::Ship { .. } => "ship",
             OrderCommand::Deliver => "deliver",
             OrderCommand::Cancel { .. } => "cancel",

@@ -32,6 +32,12 @@ pub fn decide(
             }
         }
         (OrderCommand::Place { .. }, Some(_)) => return Err(OrderError::AlreadyExists),
+        // Recorded already: a repeat changes nothing.
+        (OrderCommand::RecordStockReserved, Some(order))
+            if order.stock_reserved && order.status == Status::Confirmed =>
+        {
+            return Ok(Vec::new());
+        }
         (_, None) => return Err(OrderError::NotFound),
         (command, Some(order)) => change(command, order)?,
     };
@@ -46,6 +52,7 @@ fn change(command: &OrderCommand, order: &Order) -> Result<OrderEvent, OrderErro
         OrderCommand::AddItem { item } => add_item(order, item)?,
         OrderCommand::RemoveItem { sku } => remove_item(order, sku)?,
         OrderCommand::Confirm => OrderEvent::OrderConfirmed {},
+        OrderCommand::RecordStockReserved => OrderEvent::OrderStockReserved {},
         OrderCommand::Ship {
             carrier,
             tracking_number,
@@ -68,7 +75,7 @@ fn require_status(command: &OrderCommand, status: Status) -> Result<(), OrderErr
         OrderCommand::AddItem { .. } | OrderCommand::RemoveItem { .. } | OrderCommand::Confirm => {
             &[Placed]
         }
-        OrderCommand::Ship { .. } => &[Confirmed],
+        OrderCommand::Ship { .. } | OrderCommand::RecordStockReserved => &[Confirmed],
         OrderCommand::Deliver => &[Shipped],
         OrderCommand::Cancel { .. } => &[Placed, Confirmed],
     };
@@ -76,7 +83,9 @@ fn require_status(command: &OrderCommand, status: Status) -> Result<(), OrderErr
         return Ok(());
     }
     let hint = match (command, status) {
-        (OrderCommand::Ship { .. }, Placed) => "; confirm it first",
+        (OrderCommand::Ship { .. } | OrderCommand::RecordStockReserved, Placed) => {
+            "; confirm it first"
+        }
         (OrderCommand::Deliver, Placed | Confirmed) => "; ship it first",
         (OrderCommand::Place { .. }, _) => "",
         (_, Delivered | Cancelled) => ": it is final",

@@ -35,6 +35,8 @@ pub enum OrderEvent {
     },
     /// The order was confirmed; lines are final.
     OrderConfirmed {},
+    /// Every line's units are reserved in the inventory: it may ship.
+    OrderStockReserved {},
     /// The order left the warehouse.
     OrderShipped {
         /// Who carries it.
@@ -58,6 +60,7 @@ impl TaggedEvent for OrderEvent {
         ("ItemAdded", 2),
         ("ItemRemoved", 1),
         ("OrderConfirmed", 1),
+        ("OrderStockReserved", 1),
         ("OrderShipped", 1),
         ("OrderDelivered", 1),
         ("OrderCancelled", 1),
@@ -69,6 +72,7 @@ impl TaggedEvent for OrderEvent {
             OrderEvent::ItemAdded { .. } => "ItemAdded",
             OrderEvent::ItemRemoved { .. } => "ItemRemoved",
             OrderEvent::OrderConfirmed {} => "OrderConfirmed",
+            OrderEvent::OrderStockReserved {} => "OrderStockReserved",
             OrderEvent::OrderShipped { .. } => "OrderShipped",
             OrderEvent::OrderDelivered {} => "OrderDelivered",
             OrderEvent::OrderCancelled { .. } => "OrderCancelled",

@@ -75,6 +75,9 @@ pub struct Order {
     pub lines: Vec<LineItem>,
     /// The sum of the lines' amounts, in cents.
     pub total_cents: u64,
+    /// Set once every line's units are reserved in the inventory.
+    #[serde(default)]
+    pub stock_reserved: bool,
     /// Set once shipped.
     pub shipment: Option<Shipment>,
     /// Set once cancelled.
@@ -120,6 +123,7 @@ pub fn evolve(state: Option<Order>, event: &OrderEvent) -> Option<Order> {
             status: Status::Placed,
             lines: Vec::new(),
             total_cents: 0,
+            stock_reserved: false,
             shipment: None,
             cancel_reason: None,
         };
@@ -142,6 +146,7 @@ pub fn evolve(state: Option<Order>, event: &OrderEvent) -> Option<Order> {
             order = order.with_lines(lines);
         }
         OrderEvent::OrderConfirmed {} => order.status = Status::Confirmed,
+        OrderEvent::OrderStockReserved {} => order.stock_reserved = true,
         OrderEvent::OrderShipped {
             carrier,
             tracking_number,

@@ -305,3 +305,26 @@ fn refusals_are_classified_for_callers() {
     assert_eq!(OrderError::DuplicateSku(sku).kind(), ErrorKind::Invalid);
     assert_eq!(OrderError::NoItems.kind(), ErrorKind::Invalid);
 }
+
+#[test]
+fn stock_reserved_is_recorded_once_on_a_confirmed_order() {
+    given_events([placed_with_a_book(), OrderEvent::OrderConfirmed {}])
+        .when(OrderCommand::RecordStockReserved)
+        .then([OrderEvent::OrderStockReserved {}]);
+    // Again: nothing more to record.
+    given_events([
+        placed_with_a_book(),
+        OrderEvent::OrderConfirmed {},
+        OrderEvent::OrderStockReserved {},
+    ])
+    .when(OrderCommand::RecordStockReserved)
+    .then([]);
+    // Not before the order is confirmed, nor once it is cancelled.
+    given_events([placed_with_a_book()])
+        .when(OrderCommand::RecordStockReserved)
+        .then_error(illegal(
+            "record stock reserved for",
+            Status::Placed,
+            "; confirm it first",
+        ));
+}

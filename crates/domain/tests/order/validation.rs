@@ -148,7 +148,10 @@ proptest! {
                 continue;
             }
             let view = &views[step.writer];
-            if let Ok(events) = decide(&step.command, &view.state) {
+            // A command that decides nothing appends nothing.
+            if let Ok(events) = decide(&step.command, &view.state)
+                && !events.is_empty()
+            {
                 let appended = batch(n as u128, view.version, events);
                 last[step.writer] = Some(appended.clone());
                 log.push(appended);

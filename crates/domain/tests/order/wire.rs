@@ -28,6 +28,7 @@ fn samples() -> Vec<OrderEvent> {
         shipped(),
         OrderEvent::OrderDelivered {},
         cancelled(),
+        OrderEvent::OrderStockReserved {},
     ];
     for event in &all {
         match event {
@@ -35,6 +36,7 @@ fn samples() -> Vec<OrderEvent> {
             | OrderEvent::ItemAdded { .. }
             | OrderEvent::ItemRemoved { .. }
             | OrderEvent::OrderConfirmed {}
+            | OrderEvent::OrderStockReserved {}
             | OrderEvent::OrderShipped { .. }
             | OrderEvent::OrderDelivered {}
             | OrderEvent::OrderCancelled { .. } => {}

@@ -106,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .routes(routes!(items::add))
         .routes(routes!(items::remove))
         .routes(routes!(transitions::confirm))
+        .routes(routes!(transitions::stock_reserved))
         .routes(routes!(transitions::ship))
         .routes(routes!(transitions::deliver))
         .routes(routes!(transitions::cancel))

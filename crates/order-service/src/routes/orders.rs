@@ -36,6 +36,7 @@ use crate::view::{OrderView, PlaceOrderBody};
                 ("add_item" = (operation_id = "add_item", parameters(("id" = "$response.body#/id")))),
                 ("remove_item" = (operation_id = "remove_item", parameters(("id" = "$response.body#/id"), ("sku" = "$response.body#/items/0/sku")))),
                 ("confirm" = (operation_id = "confirm", parameters(("id" = "$response.body#/id")))),
+                ("stock_reserved" = (operation_id = "stock_reserved", parameters(("id" = "$response.body#/id")))),
                 ("ship" = (operation_id = "ship", parameters(("id" = "$response.body#/id")))),
                 ("deliver" = (operation_id = "deliver", parameters(("id" = "$response.body#/id")))),
                 ("cancel" = (operation_id = "cancel", parameters(("id" = "$response.body#/id")))),

@@ -48,6 +48,33 @@ pub async fn confirm(
     transition(&state, &id, &uri, &headers, &[], OrderCommand::Confirm).await
 }
 
+/// Records that every line's units are reserved in the inventory: the
+/// fulfilment workflow's step once it has reserved them (a repeat changes
+/// nothing).
+#[utoipa::path(
+    post,
+    path = "/orders/{id}/stock-reserved",
+    tag = "orders",
+    params(OrderId, CommandHeaders),
+    responses(OrderAnswer, CommandErrors)
+)]
+pub async fn stock_reserved(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    OriginalUri(uri): OriginalUri,
+    headers: HeaderMap,
+) -> Result<Response, Problem> {
+    transition(
+        &state,
+        &id,
+        &uri,
+        &headers,
+        &[],
+        OrderCommand::RecordStockReserved,
+    )
+    .await
+}
+
 /// `shipped` → `delivered`.
 #[utoipa::path(
     post,

@@ -153,6 +153,8 @@ pub struct OrderView {
     status: Status,
     items: Vec<ItemView>,
     total_cents: u64,
+    /// Every line's units are reserved in the inventory (once confirmed).
+    stock_reserved: bool,
     /// Also the `ETag`; send it back in `If-Match`.
     version: u64,
     created_at: Option<DateTime<Utc>>,
@@ -195,6 +197,7 @@ impl OrderView {
                 })
                 .collect(),
             total_cents: order.total_cents,
+            stock_reserved: order.stock_reserved,
             version: snapshot.version,
             created_at: snapshot.created_at,
             updated_at: snapshot.updated_at,

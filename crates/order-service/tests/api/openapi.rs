@@ -18,6 +18,7 @@ const API: &[(&str, &str)] = &[
     ("post", "/orders/{id}/items"),
     ("delete", "/orders/{id}/items/{sku}"),
     ("post", "/orders/{id}/confirm"),
+    ("post", "/orders/{id}/stock-reserved"),
     ("post", "/orders/{id}/ship"),
     ("post", "/orders/{id}/deliver"),
     ("post", "/orders/{id}/cancel"),
@@ -94,7 +95,7 @@ async fn the_document_lists_every_route_with_its_bodies_and_errors() {
                 method != "delete"
                     && !matches!(
                         path.rsplit('/').next(),
-                        Some("confirm" | "deliver" | "commit")
+                        Some("confirm" | "stock-reserved" | "deliver" | "commit")
                     ),
                 "{method} {path}: a request body exactly where the API takes one"
             );

@@ -1,0 +1,20 @@
+//! The fulfilment workflow between orders and inventory, without a
+//! distributed transaction: a process manager that reacts to the orders'
+//! accepted facts by issuing commands through order-service's API, the same
+//! write path as every client's.
+//!
+//! - [`workflow`]: pure: which steps a fact calls for, and the idempotency
+//!   key of each (derived from the fact, so a replay issues the same
+//!   commands and the log recognises them).
+//! - [`steps`]: carrying the steps out over HTTP and reading their verdicts.
+//! - [`consumer`]: reading `orders.changes`; progress is committed only once
+//!   every step of the records before it has its verdict.
+//! - [`config`]: flags with environment fallbacks.
+#![deny(missing_docs)]
+
+pub mod config;
+pub mod consumer;
+pub mod steps;
+pub mod workflow;
+
+pub use config::Config;
