@@ -1,6 +1,7 @@
 //! The README's first command, run for a bounded time on topics and a
-//! database of its own: stock is created, orders reach every state, the read
-//! model equals the fold of the log, and e-mails and webhooks arrive. (`newcomer.rs` runs it
+//! database of its own: stock is created and reserved for orders by the
+//! fulfilment workflow, orders reach every state, the read model equals the
+//! fold of the log, and e-mails and webhooks arrive. (`newcomer.rs` runs it
 //! with no settings at all and stops it with Ctrl-C.)
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -114,20 +115,25 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
         fold.len()
     );
 
-    // The demo created stock of the SKUs it sells.
-    let stock: Vec<(String, i64, i64)> = sqlx::query_as(
-        "SELECT sku, received, available FROM inventory_read_model.stock ORDER BY sku",
+    // The demo created stock of the SKUs it sells, and the fulfilment
+    // workflow reserved and shipped some of it.
+    let stock: Vec<(String, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT sku, received, available, reserved, shipped FROM inventory_read_model.stock ORDER BY sku",
     )
     .fetch_all(&pool)
     .await?;
-    assert_eq!(
-        stock,
-        [
-            ("BOOK-1".to_owned(), 500, 500),
-            ("HOT-1".to_owned(), 100, 100),
-            ("PEN-2".to_owned(), 200, 200)
-        ],
-        "the demo's stock"
+    let received: Vec<(&str, i64)> = stock.iter().map(|s| (s.0.as_str(), s.1)).collect();
+    assert_eq!(received, [("BOOK-1", 500), ("HOT-1", 100), ("PEN-2", 200)]);
+    for (sku, received, available, reserved, shipped) in &stock {
+        assert_eq!(*received, available + reserved + shipped, "{sku}");
+    }
+    assert!(
+        stock.iter().any(|s| s.4 > 0),
+        "reserved stock left with shipped orders: {stock:?}"
+    );
+    assert!(
+        types.contains("OrderStockReserved"),
+        "the workflow reserved stock for orders: {types:?}"
     );
 
     // Effects: e-mails and webhooks were sent, and the receivers saw them.

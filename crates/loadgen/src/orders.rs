@@ -107,9 +107,32 @@ pub async fn drive(
                     .unwrap_or_default()
                     .to_owned();
             }
+            if step == 2 && !cancelled && !stock_reserved(&client, &order_id, answer.as_ref()).await
+            {
+                // Cancelled by the fulfilment workflow: out of stock.
+                report.lock().await.note("out of stock");
+                break;
+            }
         }
     }
     Ok(())
+}
+
+/// Waits, after the confirm answered `confirmed`, until the fulfilment
+/// workflow has reserved the order's stock (its next version): true once
+/// it has, false when it cancelled the order instead. An API without the
+/// workflow (no `stock_reserved` in the answer) ships at once.
+async fn stock_reserved(client: &Client, order_id: &str, confirmed: Option<&Value>) -> bool {
+    let Some(confirmed) = confirmed else {
+        return true;
+    };
+    if confirmed.get("stock_reserved") != Some(&Value::Bool(false)) {
+        return true;
+    }
+    let next = confirmed["version"].as_u64().unwrap_or(0) + 1;
+    let path = format!("/orders/{order_id}?min_version={next}");
+    let (_, order) = client.send(Method::GET, &path, None).await;
+    order.is_some_and(|order| order["stock_reserved"] == true)
 }
 
 /// Places the order the hot-entity workers share; returns its id.

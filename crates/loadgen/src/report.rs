@@ -27,6 +27,12 @@ impl Default for Report {
 
 impl Report {
     /// Records one request.
+    /// Counts an outcome that was no command of its own (an order the
+    /// workflow cancelled), without a latency.
+    pub fn note(&mut self, outcome: &str) {
+        *self.outcomes.entry(outcome.to_owned()).or_default() += 1;
+    }
+
     pub fn record(&mut self, latency: Duration, outcome: &str, ok: bool) {
         let micros = u64::try_from(latency.as_micros())
             .unwrap_or(u64::MAX)

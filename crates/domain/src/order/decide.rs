@@ -53,6 +53,9 @@ fn change(command: &OrderCommand, order: &Order) -> Result<OrderEvent, OrderErro
         OrderCommand::RemoveItem { sku } => remove_item(order, sku)?,
         OrderCommand::Confirm => OrderEvent::OrderConfirmed {},
         OrderCommand::RecordStockReserved => OrderEvent::OrderStockReserved {},
+        OrderCommand::Ship { .. } if !order.stock_reserved => {
+            return Err(OrderError::StockNotReserved);
+        }
         OrderCommand::Ship {
             carrier,
             tracking_number,

@@ -32,6 +32,11 @@ pub enum OrderError {
     /// `Place` listing a SKU twice.
     #[error("sku {0} is listed twice; list each sku once with its total quantity")]
     DuplicateSku(Sku),
+    /// `Ship` before every line's units are reserved in the inventory.
+    #[error(
+        "cannot ship an order whose stock is not reserved yet; the fulfilment workflow reserves it once the order is confirmed"
+    )]
+    StockNotReserved,
     /// Removing a SKU the order does not have.
     #[error("sku {0} is not in this order")]
     SkuNotInOrder(Sku),
@@ -73,6 +78,7 @@ impl Refusal for OrderError {
             OrderError::NotFound | OrderError::SkuNotInOrder(_) => ErrorKind::NotFound,
             OrderError::AlreadyExists
             | OrderError::IllegalTransition { .. }
+            | OrderError::StockNotReserved
             | OrderError::LastLine
             | OrderError::PriceMismatch { .. }
             | OrderError::QuantityLimit { .. } => ErrorKind::Conflict,

@@ -201,9 +201,21 @@ fn shipping_a_placed_order_asks_to_confirm_it_first() {
 
 #[test]
 fn shipping_a_confirmed_order_records_carrier_and_tracking_number() {
+    given_events([
+        placed_with_a_book(),
+        OrderEvent::OrderConfirmed {},
+        OrderEvent::OrderStockReserved {},
+    ])
+    .when(ship())
+    .then([shipped()]);
+}
+
+#[test]
+fn an_order_ships_only_once_its_stock_is_reserved() {
     given_events([placed_with_a_book(), OrderEvent::OrderConfirmed {}])
         .when(ship())
-        .then([shipped()]);
+        .then_error(OrderError::StockNotReserved);
+    assert_eq!(OrderError::StockNotReserved.kind(), ErrorKind::Conflict);
 }
 
 #[test]

@@ -67,6 +67,8 @@ impl Client {
                 steps.push((format!("/orders/{id}/cancel"), Some(reason), "cancelled"));
             } else {
                 let parcel = json!({"carrier": "DHL", "tracking_number": format!("JD{n}x{count}")});
+                // What the fulfilment workflow records once the stock is held.
+                steps.push((format!("/orders/{id}/stock-reserved"), None, "confirmed"));
                 steps.push((format!("/orders/{id}/ship"), Some(parcel), "shipped"));
                 steps.push((format!("/orders/{id}/deliver"), None, "delivered"));
             }

@@ -157,15 +157,18 @@ async fn an_instance_that_remembers_an_older_state_still_answers_truthfully() {
     };
     let parcel = json!({"carrier": "DHL", "tracking_number": "JD1"});
 
-    // This instance remembers "placed"; the other confirms the order.
+    // This instance remembers "placed"; the other confirms the order and
+    // records its stock reserved.
     let (status, _, order) = post(&other.base_url, "confirm", None).await;
     assert_eq!((status, &order["version"]), (200, &json!(2)), "{order}");
-    // Shipping a placed order is refused, but the order is confirmed now:
-    // the refusal is not answered, the ship is.
+    let (status, _, order) = post(&other.base_url, "stock-reserved", None).await;
+    assert_eq!((status, &order["version"]), (200, &json!(3)), "{order}");
+    // Shipping a placed order is refused, but the order is ready to ship
+    // now: the refusal is not answered, the ship is.
     let (status, _, order) = post(&system.base_url, "ship", Some(parcel.clone())).await;
     assert_eq!(
         (status, &order["version"], &order["status"]),
-        (200, &json!(3), &json!("shipped")),
+        (200, &json!(4), &json!("shipped")),
         "{order}"
     );
 
@@ -173,7 +176,7 @@ async fn an_instance_that_remembers_an_older_state_still_answers_truthfully() {
     // delivery is legal: it is appended, judged a conflict, and decided again
     // on the order as it is.
     let (status, _, order) = post(&other.base_url, "deliver", None).await;
-    assert_eq!((status, &order["version"]), (200, &json!(4)), "{order}");
+    assert_eq!((status, &order["version"]), (200, &json!(5)), "{order}");
     let (status, _, problem) = post(&system.base_url, "deliver", None).await;
     assert_eq!(status, 409, "{problem}");
     assert!(
@@ -185,6 +188,6 @@ async fn an_instance_that_remembers_an_older_state_still_answers_truthfully() {
     let (_, _, order) = system.get(&format!("/orders/{id}")).await;
     assert_eq!(
         (&order["version"], &order["status"]),
-        (&json!(4), &json!("delivered"))
+        (&json!(5), &json!("delivered"))
     );
 }

@@ -46,6 +46,13 @@ async fn an_order_goes_from_placed_to_delivered_and_every_read_sees_the_last_wri
             json!(null),
             "confirmed",
         ),
+        // What the fulfilment workflow records once the stock is held.
+        (
+            Method::POST,
+            format!("/orders/{id}/stock-reserved"),
+            json!(null),
+            "confirmed",
+        ),
         (
             Method::POST,
             format!("/orders/{id}/ship"),

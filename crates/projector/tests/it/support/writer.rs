@@ -212,7 +212,7 @@ fn random_command(rng: &mut Rng, order_id: Uuid) -> OrderCommand {
         8 => OrderCommand::Cancel {
             reason: CancelReason::parse("changed my mind").expect("valid"),
         },
-        _ => OrderCommand::AddItem { item: item(rng) },
+        _ => OrderCommand::RecordStockReserved,
     }
 }
 
