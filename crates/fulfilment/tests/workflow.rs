@@ -17,12 +17,15 @@ struct System {
     base_url: String,
     http: reqwest::Client,
     stop: watch::Sender<bool>,
+    /// The projector's stores, removed when the test ends.
+    state_dir: std::path::PathBuf,
 }
 
 impl System {
     async fn start() -> Self {
         let run = Uuid::now_v7().simple().to_string();
         let prefix = format!("test-{run}");
+        let state_dir = std::env::temp_dir().join(format!("fulfilment-{run}"));
         let database_url = test_database(&run).await;
         let projector = projector::Config::parse_from([
             "projector",
@@ -72,6 +75,7 @@ impl System {
             base_url,
             http: reqwest::Client::new(),
             stop,
+            state_dir,
         };
         eventually(
             "order-service ready",
@@ -173,6 +177,7 @@ impl System {
 impl Drop for System {
     fn drop(&mut self) {
         self.stop.send_replace(true);
+        let _ = std::fs::remove_dir_all(&self.state_dir);
     }
 }
 

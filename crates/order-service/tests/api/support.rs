@@ -18,6 +18,15 @@ pub struct System {
     projector_url: String,
     database_url: String,
     service: Service,
+    /// The projector's stores, removed when the test ends (the open
+    /// files go with the test process).
+    state_dir: std::path::PathBuf,
+}
+
+impl Drop for System {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state_dir);
+    }
 }
 
 pub async fn start() -> System {
@@ -64,6 +73,7 @@ pub async fn start() -> System {
         projector_url,
         database_url,
         service,
+        state_dir,
     };
     system.wait_ready().await;
     system
