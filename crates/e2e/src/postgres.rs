@@ -143,3 +143,22 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A database of its own for one test, on the server of `DATABASE_URL` (the
+/// local default otherwise); returns its URL.
+pub async fn fresh_database(name: &str) -> anyhow::Result<String> {
+    use sqlx::{Connection, Executor};
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://orders:orders@127.0.0.1:5432/orders".into());
+    let mut admin = sqlx::PgConnection::connect(&url).await?;
+    anyhow::ensure!(
+        name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+        "a plain database name, not `{name}`"
+    );
+    // Checked to be a plain name above: safe to splice.
+    admin
+        .execute(sqlx::AssertSqlSafe(format!(r#"CREATE DATABASE "{name}""#)))
+        .await?;
+    let (base, _) = url.rsplit_once('/').unwrap_or((url.as_str(), ""));
+    Ok(format!("{base}/{name}"))
+}

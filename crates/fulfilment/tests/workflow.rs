@@ -26,7 +26,9 @@ impl System {
         let run = Uuid::now_v7().simple().to_string();
         let prefix = format!("test-{run}");
         let state_dir = std::env::temp_dir().join(format!("fulfilment-{run}"));
-        let database_url = test_database(&run).await;
+        let database_url = e2e::postgres::fresh_database(&format!("test_{run}"))
+            .await
+            .expect("a test database");
         let projector = projector::Config::parse_from([
             "projector",
             &format!("--topic-prefix={prefix}"),
@@ -179,25 +181,6 @@ impl Drop for System {
         self.stop.send_replace(true);
         let _ = std::fs::remove_dir_all(&self.state_dir);
     }
-}
-
-/// A database of this test's own on `DATABASE_URL`'s server.
-async fn test_database(run: &str) -> String {
-    use sqlx::{Connection, Executor};
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://orders:orders@127.0.0.1:5432/orders".into());
-    let mut admin = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("the test PostgreSQL answers");
-    // The name is ours (a UUID), not input: safe to splice.
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            r#"CREATE DATABASE "test_{run}""#
-        )))
-        .await
-        .expect("a test database");
-    let (base, _) = url.rsplit_once('/').expect("a database URL");
-    format!("{base}/test_{run}")
 }
 
 /// Every SKU's reservations: order id to units.
