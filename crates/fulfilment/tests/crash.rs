@@ -129,7 +129,7 @@ async fn scarce_stock_under_kill_9_is_never_lost_doubled_or_negative() -> anyhow
     )?;
     let http = reqwest::Client::new();
     projector
-        .wait_ready(&http, Duration::from_secs(120))
+        .wait_ready(&http, Duration::from_secs(300))
         .await
         .map_err(anyhow::Error::msg)?;
     let service = Service::start(
@@ -143,7 +143,7 @@ async fn scarce_stock_under_kill_9_is_never_lost_doubled_or_negative() -> anyhow
         &dir,
     )?;
     service
-        .wait_ready(&http, Duration::from_secs(120))
+        .wait_ready(&http, Duration::from_secs(300))
         .await
         .map_err(anyhow::Error::msg)?;
     let api = service.url.clone();

@@ -81,7 +81,7 @@ impl System {
         };
         eventually(
             "order-service ready",
-            Duration::from_secs(120),
+            Duration::from_secs(300),
             async || {
                 let ready = system
                     .http

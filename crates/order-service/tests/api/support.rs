@@ -141,8 +141,9 @@ impl Service {
 
 impl System {
     async fn wait_ready(&self) {
-        // Generous: the whole suite runs at once on two cores.
-        let deadline = Instant::now() + Duration::from_secs(120);
+        // Generous: the whole suite runs at once on two cores, and each
+        // projector joins a consumer group per entity type.
+        let deadline = Instant::now() + Duration::from_secs(300);
         loop {
             let ready = self.request(Method::GET, "/readyz").send().await;
             if ready.is_ok_and(|r| r.status().is_success()) {
