@@ -338,6 +338,18 @@ async fn scarce_stock_under_kill_9_is_never_lost_doubled_or_negative() -> anyhow
         reserved > 0 && cancelled > 0,
         "{reserved} reserved, {cancelled} cancelled"
     );
+    // The orders' log agrees: each order as served is the fold of its log.
+    let orders = e2e::fold::fold_log(&kafka, &StreamTopics::new(&prefix).events).await?;
+    for (id, order) in &settled {
+        let folded = orders
+            .snapshots
+            .get(&Uuid::parse_str(id)?)
+            .expect("in the log");
+        assert_eq!(order["version"].as_u64(), Some(folded.version), "{id}");
+        let state = folded.state.as_ref().expect("placed");
+        assert_eq!(order["status"], state.status.as_str(), "{id}");
+        assert_eq!(order["stock_reserved"], state.stock_reserved, "{id}");
+    }
     // Every reservation belongs to an order that holds its stock.
     for (sku, order) in held.keys() {
         assert_eq!(
