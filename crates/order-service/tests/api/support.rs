@@ -36,7 +36,9 @@ pub async fn start() -> System {
     let run = Uuid::now_v7().simple().to_string();
     let prefix = format!("test-{run}");
     let state_dir = std::env::temp_dir().join(format!("order-service-test-{run}"));
-    let database_url = test_database(&run).await;
+    let database_url = e2e::postgres::fresh_database(&format!("test_{run}"))
+        .await
+        .expect("a test database on the test PostgreSQL");
     let projector = projector::Config::parse_from([
         "projector",
         &format!("--topic-prefix={prefix}"),
@@ -77,26 +79,6 @@ pub async fn start() -> System {
     };
     system.wait_ready().await;
     system
-}
-
-/// A database of this system's own on the test server (`DATABASE_URL`'s),
-/// so its read model holds only this test's orders.
-async fn test_database(run: &str) -> String {
-    use sqlx::{Connection, Executor};
-    let url = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://orders:orders@127.0.0.1:5432/orders".into());
-    let mut admin = sqlx::PgConnection::connect(&url)
-        .await
-        .expect("the test PostgreSQL answers");
-    // The name is ours (a UUID), not input: safe to splice.
-    admin
-        .execute(sqlx::AssertSqlSafe(format!(
-            r#"CREATE DATABASE "test_{run}""#
-        )))
-        .await
-        .expect("a test database");
-    let (base, _) = url.rsplit_once('/').expect("a database URL");
-    format!("{base}/test_{run}")
 }
 
 /// One running order-service.
