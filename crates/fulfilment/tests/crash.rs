@@ -213,10 +213,21 @@ async fn scarce_stock_under_kill_9_is_never_lost_doubled_or_negative() -> anyhow
             }
         });
     }
-    for round in 0..5u64 {
-        tokio::time::sleep(Duration::from_millis(700 + round * 300)).await;
+    // Kills at milestones of the load, so each lands while orders are being
+    // placed, confirmed and reserved.
+    for round in 1..=5u64 {
+        let at = round * ORDERS / 7;
+        eventually(
+            "the load to reach its next kill",
+            Duration::from_secs(120),
+            async || (placed.lock().await.len() as u64 >= at).then_some(()),
+        )
+        .await;
         projector.restart()?;
-        tokio::time::sleep(Duration::from_millis(400)).await;
+        eventually("the load to go on", Duration::from_secs(120), async || {
+            (placed.lock().await.len() as u64 >= at + ORDERS / 28).then_some(())
+        })
+        .await;
         fulfilment.kill9_and_restart()?;
     }
     while clients.join_next().await.is_some() {}

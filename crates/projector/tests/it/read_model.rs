@@ -336,28 +336,31 @@ async fn rebuilding_the_inventorys_model_leaves_the_orders_model_alone() -> anyh
     db.drop().await
 }
 
-/// Waits until the `stock` table holds exactly `expected`.
+/// Waits until the `stock` table holds exactly `expected`, its count
+/// columns agreeing with the snapshots.
 async fn wait_until_stock_equal(
     pool: &PgPool,
     expected: &BTreeMap<Uuid, StockSnapshot>,
 ) -> anyhow::Result<()> {
-    let mut last = BTreeMap::new();
-    let equal = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
+    eventually(
+        "the stock table to match the log",
+        Duration::from_secs(60),
+        async || {
             let rows: Vec<(Uuid, Vec<u8>, i64, i64, i64, i64)> = sqlx::query_as(
                 "SELECT id, snapshot, received, available, reserved, shipped FROM stock",
             )
             .fetch_all(pool)
             .await
-            .unwrap_or_default();
-            last = rows
+            .ok()?;
+            let stored = rows
                 .iter()
                 .filter_map(|(id, bytes, ..)| Some((*id, decode_snapshot(bytes).ok()?)))
                 .collect::<BTreeMap<Uuid, StockSnapshot>>();
             let columns_agree =
                 rows.iter()
                     .all(|(id, _, received, available, reserved, shipped)| {
-                        last.get(id)
+                        stored
+                            .get(id)
                             .and_then(|s| s.state.as_ref())
                             .is_some_and(|s| {
                                 [s.received, s.available, s.reserved(), s.shipped]
@@ -365,19 +368,10 @@ async fn wait_until_stock_equal(
                                     == [*received, *available, *reserved, *shipped]
                             })
                     });
-            if last == *expected && columns_agree {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    })
+            (stored == *expected && columns_agree).then_some(())
+        },
+    )
     .await;
-    anyhow::ensure!(
-        equal.is_ok(),
-        "the stock table never matched the log: {} of {} SKUs",
-        last.len(),
-        expected.len()
-    );
     Ok(())
 }
 
