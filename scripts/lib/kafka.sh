@@ -1,10 +1,36 @@
-# Kafka: a single-node KRaft broker from the release jars. Sourced by scripts/infra.
+# Kafka: KRaft nodes in combined mode (broker and controller) from the release
+# jars; one by default, three with `--brokers 3`. Sourced by scripts/infra.
+#
+# Node n (1, 2, 3) listens on the base port + 100 * (n - 1): PLAINTEXT there,
+# its controller on the next port, SASL_SSL on the one after. With the
+# default base 9092: 9092/9093/9094, 9192/9193/9194, 9292/9293/9294.
 
 KAFKA_DIR=$STATE_DIR/kafka
-KAFKA_PID=$KAFKA_DIR/kafka.pid
-KAFKA_LOG=$LOG_DIR/kafka.log
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
 KAFKA_FILES=$REPO_ROOT/scripts/kafka
+# The first address of KAFKA_BOOTSTRAP_SERVERS places node 1.
+KAFKA_HOST=${KAFKA_BOOTSTRAP%%,*}
+KAFKA_BASE_PORT=${KAFKA_HOST##*:}
+KAFKA_HOST=${KAFKA_HOST%:*}
+# The local listener's credentials and CA: for development and tests only.
+KAFKA_SASL_USER=orders
+KAFKA_SASL_SECRET=orders-secret
+KAFKA_TLS_DIR=$KAFKA_DIR/tls
+
+kafka_node_dir() { echo "$KAFKA_DIR/node-$1"; }
+kafka_node_pid() { echo "$KAFKA_DIR/node-$1/kafka.pid"; }
+kafka_node_log() { echo "$LOG_DIR/kafka-$1.log"; }
+kafka_port() { echo $((KAFKA_BASE_PORT + 100 * ($1 - 1) + ${2:-0})); }
+
+# How many nodes the storage was formatted for (0: none yet).
+kafka_formatted_nodes() { cat "$KAFKA_DIR/nodes" 2>/dev/null || echo 0; }
+
+# The PLAINTEXT (offset 0) or SASL_SSL (offset 2) addresses of `nodes` nodes.
+kafka_addresses() {
+  local nodes=$1 offset=$2 n list=
+  for n in $(seq "$nodes"); do list+="${list:+,}$KAFKA_HOST:$(kafka_port "$n" "$offset")"; done
+  echo "$list"
+}
 
 # Prints the broker's classpath: KAFKA_HOME's jars when set, else jars fetched
 # with Maven into the cache (fast when ~/.m2 has them already).
@@ -29,67 +55,142 @@ kafka_classpath() {
   echo "$libs/*"
 }
 
-# Compiled once: javac costs seconds, and `up` is meant to be fast when already up.
+# Waits until `nodes` brokers answer at `bootstrap`. Compiled once: javac
+# costs seconds, and `up` is meant to be fast when already up.
 kafka_wait_ready() {
+  local cp=$1 seconds=$2 nodes=${3:-1} bootstrap=${4:-$KAFKA_BOOTSTRAP}
   local classes=$STATE_DIR/cache/probe
   if [ ! -f "$classes/WaitForBroker.class" ] || [ "$KAFKA_FILES/WaitForBroker.java" -nt "$classes/WaitForBroker.class" ]; then
     mkdir -p "$classes"
-    javac -d "$classes" -cp "$1" "$KAFKA_FILES/WaitForBroker.java" >>"$LOG_DIR/kafka-probe.log" 2>&1 \
+    javac -d "$classes" -cp "$cp" "$KAFKA_FILES/WaitForBroker.java" >>"$LOG_DIR/kafka-probe.log" 2>&1 \
       || { show_log_tail "$LOG_DIR/kafka-probe.log"; die "could not compile the broker probe"; }
   fi
-  java -cp "$classes:$1" -Dlog4j2.level=OFF WaitForBroker "$KAFKA_BOOTSTRAP" "$2" \
+  java -cp "$classes:$cp" -Dlog4j2.level=OFF WaitForBroker "$bootstrap" "$seconds" "$nodes" \
     >>"$LOG_DIR/kafka-probe.log" 2>&1
 }
 
+# A CA and a certificate for the brokers' TLS listener, made once.
+kafka_tls_material() {
+  [ -f "$KAFKA_TLS_DIR/broker.pem" ] && return 0
+  command -v openssl >/dev/null || die "openssl is needed to make the local brokers' TLS certificate"
+  local dir=$KAFKA_TLS_DIR.tmp san
+  rm -rf "$dir" && mkdir -p "$dir"
+  # Clients check the broker's name against the certificate.
+  if [[ $KAFKA_HOST =~ ^[0-9.]+$ ]]; then san="IP:$KAFKA_HOST,DNS:localhost"; else san="DNS:$KAFKA_HOST,DNS:localhost"; fi
+  {
+    openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=kafka-orders local CA" \
+      -keyout "$dir/ca.key" -out "$dir/ca.pem" &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$KAFKA_HOST" \
+      -keyout "$dir/broker.key" -out "$dir/broker.csr" &&
+    openssl x509 -req -days 3650 -in "$dir/broker.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+      -CAcreateserial -out "$dir/broker.crt" -extfile <(printf 'subjectAltName=%s\n' "$san") &&
+    # Kafka's PEM key store: the private key in PKCS#8, then the chain.
+    openssl pkcs8 -topk8 -nocrypt -in "$dir/broker.key" -out "$dir/broker.pem" &&
+    cat "$dir/broker.crt" "$dir/ca.pem" >>"$dir/broker.pem"
+  } >>"$LOG_DIR/kafka-tls.log" 2>&1 || { show_log_tail "$LOG_DIR/kafka-tls.log"; die "making the TLS certificate failed"; }
+  rm -f "$dir/broker.csr" "$dir/ca.srl"
+  mv "$dir" "$KAFKA_TLS_DIR"
+}
+
+# Writes node n's config and formats its storage, once.
+kafka_prepare_node() {
+  local n=$1 nodes=$2 cp=$3 dir voters= i rf
+  dir=$(kafka_node_dir "$n")
+  for i in $(seq "$nodes"); do voters+="${voters:+,}$i@$KAFKA_HOST:$(kafka_port "$i" 1)"; done
+  rf=$((nodes < 3 ? nodes : 3))
+  mkdir -p "$dir"
+  sed -e "s|@STATE@|$dir|g" -e "s|@TLS@|$KAFKA_TLS_DIR|g" -e "s|@HOST@|$KAFKA_HOST|g" \
+      -e "s|@NODE@|$n|g" -e "s|@VOTERS@|$voters|g" \
+      -e "s|@PORT@|$(kafka_port "$n")|g" -e "s|@CONTROLLER_PORT@|$(kafka_port "$n" 1)|g" \
+      -e "s|@SASL_PORT@|$(kafka_port "$n" 2)|g" \
+      -e "s|@SASL_USER@|$KAFKA_SASL_USER|g" -e "s|@SASL_PASSWORD@|$KAFKA_SASL_SECRET|g" \
+      -e "s|@RF@|$rf|g" -e "s|@MIN_ISR@|$((rf > 1 ? rf - 1 : 1))|g" \
+      "$KAFKA_FILES/server.properties.in" >"$dir/server.properties"
+  [ -f "$dir/data/meta.properties" ] && return 0
+  local log; log=$(kafka_node_log "$n")
+  java -cp "$cp" -Dlog4j2.level=OFF kafka.tools.StorageTool format -t "$(cat "$KAFKA_DIR/cluster-id")" \
+    -c "$dir/server.properties" \
+    --add-scram "SCRAM-SHA-512=[name=$KAFKA_SASL_USER,password=$KAFKA_SASL_SECRET]" >>"$log" 2>&1 \
+    || { show_log_tail "$log"; die "formatting node $n's storage failed"; }
+}
+
+kafka_start_node() {
+  local n=$1 cp=$2 heap=$3 dir log
+  dir=$(kafka_node_dir "$n"); log=$(kafka_node_log "$n")
+  require_free_port "$KAFKA_HOST:$(kafka_port "$n")" "Kafka node $n" KAFKA_BOOTSTRAP_SERVERS
+  require_free_port "$KAFKA_HOST:$(kafka_port "$n" 1)" "Kafka node $n's controller (its port + 1)" KAFKA_BOOTSTRAP_SERVERS
+  require_free_port "$KAFKA_HOST:$(kafka_port "$n" 2)" "Kafka node $n's SASL_SSL listener (its port + 2)" KAFKA_BOOTSTRAP_SERVERS
+  log "starting Kafka node $n on $KAFKA_HOST:$(kafka_port "$n") (log: $log)"
+  # setsid: the broker outlives this script and ignores the terminal's Ctrl-C.
+  setsid java "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$KAFKA_FILES/log4j2.properties" \
+    -cp "$cp" kafka.Kafka "$dir/server.properties" \
+    >>"$log" 2>&1 </dev/null &
+  echo $! >"$(kafka_node_pid "$n")"
+}
+
+# Starts the nodes that are not running; `nodes` defaults to what the
+# storage was formatted for, else 1.
 kafka_up() {
+  local nodes=${1:-}
   command -v java >/dev/null || die "Java 17+ is needed to run the Kafka broker"
+  local formatted; formatted=$(kafka_formatted_nodes)
+  if [ -z "$nodes" ]; then nodes=$((formatted > 0 ? formatted : 1)); fi
+  [ "$formatted" -eq 0 ] || [ "$formatted" -eq "$nodes" ] \
+    || die "the local Kafka has $formatted node(s); scripts/infra reset first to run $nodes (it wipes the topics)"
   local cp; cp=$(kafka_classpath)
-  if pid_alive "$KAFKA_PID"; then
-    kafka_wait_ready "$cp" "$KAFKA_START_TIMEOUT" && { log "Kafka already running on $KAFKA_BOOTSTRAP"; return; }
-    show_log_tail "$KAFKA_LOG"; die "Kafka (pid $(cat "$KAFKA_PID")) runs but does not answer on $KAFKA_BOOTSTRAP"
+  local bootstrap; bootstrap=$(kafka_addresses "$nodes" 0)
+  local n running=0
+  for n in $(seq "$nodes"); do pid_alive "$(kafka_node_pid "$n")" && running=$((running + 1)); done
+  if [ "$running" -eq "$nodes" ]; then
+    kafka_wait_ready "$cp" "$KAFKA_START_TIMEOUT" "$nodes" "$bootstrap" \
+      && { log "Kafka already running on $bootstrap"; return; }
+    show_log_tail "$(kafka_node_log 1)"; die "Kafka runs but does not answer on $bootstrap"
   fi
-  if kafka_wait_ready "$cp" 3; then
+  if [ "$running" -eq 0 ] && kafka_wait_ready "$cp" 3 1 "$KAFKA_BOOTSTRAP"; then
     log "using the Kafka broker already answering on $KAFKA_BOOTSTRAP"
     return
   fi
 
-  local host=${KAFKA_BOOTSTRAP%:*} port=${KAFKA_BOOTSTRAP##*:}
-  # Something else on the broker's ports would only show as a broker that
-  # never answers.
-  require_free_port "$KAFKA_BOOTSTRAP" "the Kafka broker" KAFKA_BOOTSTRAP_SERVERS
-  require_free_port "$host:$((port + 1))" "the Kafka controller (the broker's port + 1)" KAFKA_BOOTSTRAP_SERVERS
-  mkdir -p "$KAFKA_DIR"
-  sed -e "s:@STATE@:$KAFKA_DIR:g" -e "s:@HOST@:$host:g" -e "s:@PORT@:$port:g" \
-      -e "s:@CONTROLLER_PORT@:$((port + 1)):g" \
-      "$KAFKA_FILES/server.properties.in" >"$KAFKA_DIR/server.properties"
-
-  # Storage is formatted once; a reset removes it.
-  if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
-    local cluster_id
-    cluster_id=$(java -cp "$cp" -Dlog4j2.level=OFF kafka.tools.StorageTool random-uuid 2>>"$KAFKA_LOG") \
-      || { show_log_tail "$KAFKA_LOG"; die "kafka StorageTool random-uuid failed"; }
-    java -cp "$cp" -Dlog4j2.level=OFF kafka.tools.StorageTool format --standalone \
-      -t "$cluster_id" -c "$KAFKA_DIR/server.properties" >>"$KAFKA_LOG" 2>&1 \
-      || { show_log_tail "$KAFKA_LOG"; die "formatting Kafka's storage failed"; }
+  kafka_tls_material
+  if [ "$formatted" -eq 0 ]; then
+    java -cp "$cp" -Dlog4j2.level=OFF kafka.tools.StorageTool random-uuid >"$KAFKA_DIR/cluster-id" 2>>"$LOG_DIR/kafka-format.log" \
+      || { show_log_tail "$LOG_DIR/kafka-format.log"; die "kafka StorageTool random-uuid failed"; }
   fi
-
-  log "starting Kafka on $KAFKA_BOOTSTRAP (log: $KAFKA_LOG)"
+  # One node gets a gigabyte; three share the machine at half that each.
+  local heap=1g; [ "$nodes" -gt 1 ] && heap=512m
   local started=$SECONDS
-  # setsid: the broker outlives this script and ignores the terminal's Ctrl-C.
-  setsid java -Xms256m -Xmx1g -XX:+UseG1GC -Djava.awt.headless=true \
-    -Dlog4j2.configurationFile="$KAFKA_FILES/log4j2.properties" \
-    -cp "$cp" kafka.Kafka "$KAFKA_DIR/server.properties" \
-    >>"$KAFKA_LOG" 2>&1 </dev/null &
-  echo $! >"$KAFKA_PID"
+  for n in $(seq "$nodes"); do
+    pid_alive "$(kafka_node_pid "$n")" && continue
+    kafka_prepare_node "$n" "$nodes" "$cp"
+    kafka_start_node "$n" "$cp" "$heap"
+  done
+  echo "$nodes" >"$KAFKA_DIR/nodes"
 
-  if ! kafka_wait_ready "$cp" "$KAFKA_START_TIMEOUT"; then
-    show_log_tail "$KAFKA_LOG" 80
-    stop_pid "$KAFKA_PID" kafka 10
-    die "Kafka did not answer metadata requests on $KAFKA_BOOTSTRAP within ${KAFKA_START_TIMEOUT}s; its log ($KAFKA_LOG, last lines above) says why. A busy or slow machine may need KAFKA_START_TIMEOUT=300; scripts/infra reset wipes storage left broken (by a full disk, say), topics included"
+  if ! kafka_wait_ready "$cp" "$KAFKA_START_TIMEOUT" "$nodes" "$bootstrap"; then
+    for n in $(seq "$nodes"); do show_log_tail "$(kafka_node_log "$n")" 40; done
+    kafka_down
+    die "Kafka did not answer metadata requests on $bootstrap within ${KAFKA_START_TIMEOUT}s; its log (last lines above) says why. A busy or slow machine may need KAFKA_START_TIMEOUT=300; scripts/infra reset wipes storage left broken (by a full disk, say), topics included"
   fi
-  log "Kafka ready in $((SECONDS - started))s"
+  log "Kafka ready in $((SECONDS - started))s: $bootstrap (SASL_SSL: $(kafka_addresses "$nodes" 2))"
 }
 
-kafka_down() { stop_pid "$KAFKA_PID" kafka 60; }
+kafka_down() {
+  local n
+  for n in $(seq "$(kafka_formatted_nodes)"); do stop_pid "$(kafka_node_pid "$n")" "kafka node $n" 60; done
+}
 
 kafka_reset() { kafka_down; rm -rf "$KAFKA_DIR"; }
+
+kafka_status() {
+  local nodes n; nodes=$(kafka_formatted_nodes)
+  [ "$nodes" -gt 0 ] || { echo "kafka: not set up"; return; }
+  for n in $(seq "$nodes"); do
+    if pid_alive "$(kafka_node_pid "$n")"; then
+      echo "kafka node $n: running (pid $(cat "$(kafka_node_pid "$n")")) on $KAFKA_HOST:$(kafka_port "$n")"
+    else
+      echo "kafka node $n: stopped"
+    fi
+  done
+  echo "kafka SASL_SSL: $(kafka_addresses "$nodes" 2), user $KAFKA_SASL_USER, password $KAFKA_SASL_SECRET (PLAIN or SCRAM-SHA-512), CA $KAFKA_TLS_DIR/ca.pem"
+}

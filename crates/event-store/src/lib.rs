@@ -35,7 +35,7 @@ pub use appender::{AppendError, AppendRecord, Appender, AppenderSettings};
 pub use config::KafkaConfig;
 pub use partitioner::partition_for_key;
 pub use reader::{CommittedRecord, ReadError, read_committed_to_end};
-pub use topics::{StreamTopics, TopicError, TopicSpec, ensure_topics};
+pub use topics::{Replication, StreamTopics, TopicError, TopicSpec, ensure_topics};
 pub use transaction::{
     Appended, OutgoingRecord, PendingAppend, TransactionalProducer, TxError, TxErrorKind,
 };

@@ -2,7 +2,12 @@
 //!
 //! Start-up calls [`ensure_topics`] with the specs of [`StreamTopics`]: a second
 //! start finds the topics and verifies them, so a topic created by hand with the
-//! wrong partition count or retention is a start-up error, never silent drift.
+//! wrong partition count, replication or retention is a start-up error, never
+//! silent drift.
+//!
+//! Every topic gets `min.insync.replicas` one below its replication factor
+//! (at least 1): with three replicas an acknowledged write is on two brokers,
+//! and one broker may be down without stopping writes.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -27,8 +32,8 @@ pub struct TopicSpec {
     pub name: String,
     /// Its partition count; co-partitioned topics share one.
     pub partitions: i32,
-    /// Replicas per partition (1 on a single-node development broker).
-    pub replication_factor: i32,
+    /// Replicas per partition.
+    pub replication: Replication,
     /// Topic-level configs that must hold exactly.
     pub configs: BTreeMap<String, String>,
 }
@@ -51,7 +56,7 @@ impl TopicSpec {
         Self {
             name: name.into(),
             partitions,
-            replication_factor: 1,
+            replication: Replication::ClusterSize,
             configs: BTreeMap::new(),
         }
     }
@@ -62,11 +67,49 @@ impl TopicSpec {
         self
     }
 
-    /// Sets the replication factor used when the topic is created.
-    pub fn replication_factor(mut self, replicas: i32) -> Self {
-        self.replication_factor = replicas;
+    /// Sets how many replicas the topic must have.
+    pub fn replication(mut self, replication: Replication) -> Self {
+        self.replication = replication;
         self
     }
+}
+
+/// How many copies of each partition a topic keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Replication {
+    /// Created with the smaller of 3 and the number of brokers; an existing
+    /// topic must have at least that many (one broker down at start-up does
+    /// not make a three-replica topic wrong).
+    #[default]
+    ClusterSize,
+    /// Exactly this many, created so and checked so.
+    Factor(i32),
+}
+
+impl Replication {
+    /// The most replicas a topic gets by default.
+    pub const DEFAULT_MAX: i32 = 3;
+
+    /// The factor a new topic gets on a cluster of `brokers`.
+    fn for_new_topic(self, brokers: i32) -> i32 {
+        match self {
+            Self::ClusterSize => brokers.clamp(1, Self::DEFAULT_MAX),
+            Self::Factor(factor) => factor,
+        }
+    }
+
+    /// Whether an existing topic with `actual` replicas is acceptable.
+    fn accepts(self, actual: i32, brokers: i32) -> bool {
+        match self {
+            Self::ClusterSize => actual >= self.for_new_topic(brokers),
+            Self::Factor(factor) => actual == factor,
+        }
+    }
+}
+
+/// The `min.insync.replicas` of a topic with `replicas` replicas.
+pub fn min_insync_replicas(replicas: i32) -> i32 {
+    (replicas - 1).max(1)
 }
 
 /// The topics of one aggregate type, named from a prefix such as `orders`.
@@ -117,6 +160,26 @@ pub enum TopicError {
         /// What the broker has.
         actual: i32,
     },
+    /// The topic exists with another replication factor.
+    #[error("topic `{topic}` has replication factor {actual}, but {expected} is required")]
+    ReplicationFactor {
+        /// The topic.
+        topic: String,
+        /// What the spec says (`at least n` or `n`).
+        expected: String,
+        /// What the broker has.
+        actual: i32,
+    },
+    /// The topic would need more replicas than the cluster has brokers.
+    #[error("topic `{topic}` needs {factor} replicas, but the cluster has {brokers} brokers")]
+    NotEnoughBrokers {
+        /// The topic.
+        topic: String,
+        /// The replication factor asked for.
+        factor: i32,
+        /// Brokers in the cluster's metadata.
+        brokers: i32,
+    },
     /// The topic exists with another value for a required config.
     #[error("topic `{topic}` has {key}={actual}, but {key}={expected} is required")]
     Config {
@@ -158,13 +221,30 @@ pub async fn ensure_topics(config: &KafkaConfig, specs: &[TopicSpec]) -> Result<
     let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
     let options = AdminOptions::new().operation_timeout(Some(ADMIN_TIMEOUT));
 
-    let existing = partition_counts(&admin, specs)?;
+    let (existing, brokers) = describe(&admin, specs)?;
     let missing: Vec<&TopicSpec> = specs
         .iter()
         .filter(|s| !existing.contains_key(&s.name))
         .collect();
     if !missing.is_empty() {
-        let new_topics: Vec<NewTopic> = missing.iter().map(|s| new_topic(s)).collect();
+        let mut new_topics = Vec::with_capacity(missing.len());
+        for spec in &missing {
+            let factor = spec.replication.for_new_topic(brokers);
+            if factor > brokers {
+                return Err(TopicError::NotEnoughBrokers {
+                    topic: spec.name.clone(),
+                    factor,
+                    brokers,
+                });
+            }
+            new_topics.push((spec, factor, min_insync_replicas(factor).to_string()));
+        }
+        let new_topics: Vec<NewTopic> = new_topics
+            .iter()
+            .map(|(spec, factor, min_isr)| {
+                new_topic(spec, *factor).set("min.insync.replicas", min_isr)
+            })
+            .collect();
         for result in admin.create_topics(&new_topics, &options).await? {
             match result {
                 Ok(name) => tracing::info!(topic = %name, "created topic"),
@@ -174,57 +254,81 @@ pub async fn ensure_topics(config: &KafkaConfig, specs: &[TopicSpec]) -> Result<
         }
     }
 
-    let counts = wait_until_visible(&admin, specs).await?;
+    let shapes = wait_until_visible(&admin, specs).await?;
     for spec in specs {
-        let actual = counts[&spec.name];
-        if actual != spec.partitions {
+        let shape = shapes[&spec.name];
+        if shape.partitions != spec.partitions {
             return Err(TopicError::PartitionCount {
                 topic: spec.name.clone(),
                 expected: spec.partitions,
-                actual,
+                actual: shape.partitions,
+            });
+        }
+        if !spec.replication.accepts(shape.replicas, brokers) {
+            return Err(TopicError::ReplicationFactor {
+                topic: spec.name.clone(),
+                expected: match spec.replication {
+                    Replication::ClusterSize => {
+                        format!("at least {}", spec.replication.for_new_topic(brokers))
+                    }
+                    Replication::Factor(factor) => factor.to_string(),
+                },
+                actual: shape.replicas,
             });
         }
     }
-    check_configs(&admin, &options, specs).await
+    check_configs(&admin, &options, specs, &shapes).await
 }
 
-fn new_topic(spec: &TopicSpec) -> NewTopic<'_> {
+fn new_topic(spec: &TopicSpec, factor: i32) -> NewTopic<'_> {
     spec.configs.iter().fold(
-        NewTopic::new(
-            &spec.name,
-            spec.partitions,
-            TopicReplication::Fixed(spec.replication_factor),
-        ),
+        NewTopic::new(&spec.name, spec.partitions, TopicReplication::Fixed(factor)),
         |topic, (key, value)| topic.set(key, value),
     )
 }
 
-/// Partition counts of the specs' topics that exist.
+/// What the broker says of an existing topic.
+#[derive(Clone, Copy, Debug)]
+struct Shape {
+    partitions: i32,
+    /// The fewest replicas any of its partitions has.
+    replicas: i32,
+}
+
+/// The shapes of the specs' topics that exist, and the number of brokers.
 ///
 /// A metadata fetch blocks briefly; this runs once, at start-up.
-fn partition_counts(
+fn describe(
     admin: &AdminClient<DefaultClientContext>,
     specs: &[TopicSpec],
-) -> Result<BTreeMap<String, i32>, KafkaError> {
+) -> Result<(BTreeMap<String, Shape>, i32), KafkaError> {
     let metadata = admin.inner().fetch_metadata(None, ADMIN_TIMEOUT)?;
-    Ok(metadata
+    let shapes = metadata
         .topics()
         .iter()
         .filter(|t| t.error().is_none() && specs.iter().any(|s| s.name == t.name()))
-        .map(|t| (t.name().to_owned(), t.partitions().len() as i32))
-        .collect())
+        .map(|t| {
+            let replicas = t.partitions().iter().map(|p| p.replicas().len() as i32);
+            let shape = Shape {
+                partitions: t.partitions().len() as i32,
+                replicas: replicas.min().unwrap_or(0),
+            };
+            (t.name().to_owned(), shape)
+        })
+        .collect();
+    Ok((shapes, metadata.brokers().len() as i32))
 }
 
 /// A created topic reaches the metadata a moment later.
 async fn wait_until_visible(
     admin: &AdminClient<DefaultClientContext>,
     specs: &[TopicSpec],
-) -> Result<BTreeMap<String, i32>, TopicError> {
+) -> Result<BTreeMap<String, Shape>, TopicError> {
     let started = Instant::now();
     loop {
-        let counts = partition_counts(admin, specs)?;
-        match specs.iter().find(|s| !counts.contains_key(&s.name)) {
-            None => return Ok(counts),
+        let (shapes, _) = describe(admin, specs)?;
+        match specs.iter().find(|s| !shapes.contains_key(&s.name)) {
+            None => return Ok(shapes),
             Some(spec) if started.elapsed() > ADMIN_TIMEOUT => {
                 return Err(TopicError::NotVisible {
                     topic: spec.name.clone(),
@@ -240,6 +344,7 @@ async fn check_configs(
     admin: &AdminClient<DefaultClientContext>,
     options: &AdminOptions,
     specs: &[TopicSpec],
+    shapes: &BTreeMap<String, Shape>,
 ) -> Result<(), TopicError> {
     let resources: Vec<ResourceSpecifier> = specs
         .iter()
@@ -254,17 +359,46 @@ async fn check_configs(
             continue;
         };
         let entries = resource.entry_map();
-        for (key, expected) in &spec.configs {
-            let actual = entries.get(key.as_str()).and_then(|e| e.value.as_deref());
-            if actual != Some(expected.as_str()) {
+        let min_isr = min_insync_replicas(shapes[topic].replicas).to_string();
+        let required = spec
+            .configs
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.as_str()))
+            .chain([("min.insync.replicas", min_isr.as_str())]);
+        for (key, expected) in required {
+            let actual = entries.get(key).and_then(|e| e.value.as_deref());
+            if actual != Some(expected) {
                 return Err(TopicError::Config {
                     topic: topic.clone(),
-                    key: key.clone(),
-                    expected: expected.clone(),
+                    key: key.to_owned(),
+                    expected: expected.to_owned(),
                     actual: actual.unwrap_or("<unset>").to_owned(),
                 });
             }
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Replication, min_insync_replicas};
+
+    #[test]
+    fn replicas_follow_the_cluster_up_to_three() {
+        let auto = Replication::ClusterSize;
+        assert_eq!(auto.for_new_topic(1), 1);
+        assert_eq!(auto.for_new_topic(3), 3);
+        assert_eq!(auto.for_new_topic(5), 3);
+        // A broker down at start-up does not make three replicas wrong.
+        assert!(auto.accepts(3, 2));
+        assert!(!auto.accepts(1, 3));
+        assert!(Replication::Factor(2).accepts(2, 3));
+        assert!(!Replication::Factor(2).accepts(3, 3));
+        assert_eq!(
+            [1, 2, 3, 5].map(min_insync_replicas),
+            [1, 1, 2, 4],
+            "one replica may be down"
+        );
+    }
 }

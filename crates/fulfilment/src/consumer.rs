@@ -10,7 +10,7 @@ use std::time::Duration;
 use anyhow::Context;
 use domain::aggregate::{DecodeError, Envelope};
 use domain::order::{Order, OrderEvent};
-use event_store::{KafkaConfig, StreamTopics};
+use event_store::StreamTopics;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Deserialize;
@@ -44,7 +44,11 @@ struct Fact {
 
 /// Runs until `stopping` turns true.
 pub async fn run(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
+    let kafka = config
+        .topics
+        .connect(&config.instance_id)
+        .await
+        .context("connecting to Kafka")?;
     let topic = StreamTopics::new(&config.topics.topic_prefix).changes;
     let consumer: StreamConsumer = kafka
         .self_positioned_consumer_config(&config.group_id())

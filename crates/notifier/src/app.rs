@@ -8,9 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use event_store::{
-    Appender, AppenderSettings, KafkaConfig, StreamTopics, TopicSpec, ensure_topics,
-};
+use event_store::{Appender, AppenderSettings, StreamTopics, TopicSpec};
 use rdkafka::consumer::Consumer;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
@@ -46,7 +44,11 @@ impl Application {
             Duration::from_millis(config.attempt_timeout_ms),
         )
         .map_err(anyhow::Error::msg)?;
-        let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
+        let kafka = config
+            .topics
+            .connect(&config.instance_id)
+            .await
+            .context("connecting to Kafka")?;
         let dlq_topic = config.dlq_topic();
         let mut specs = vec![TopicSpec::permanent_log(
             &dlq_topic,
@@ -58,7 +60,9 @@ impl Application {
             specs.extend(topics.specs(config.topics.partitions));
             sources.insert(Arc::<str>::from(topics.changes), source.effects_of);
         }
-        ensure_topics(&kafka, &specs)
+        config
+            .topics
+            .ensure(&kafka, specs)
             .await
             .context("checking the topics")?;
 

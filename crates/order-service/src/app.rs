@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::Context;
 use domain::aggregate::Aggregate;
 use event_store::probe::KafkaProbe;
-use event_store::{Appender, AppenderSettings, KafkaConfig, StreamTopics, ensure_topics};
+use event_store::{Appender, AppenderSettings, StreamTopics};
 use tokio::net::TcpListener;
 
 use crate::Config;
@@ -29,11 +29,17 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let projector = ProjectorClient::new(&config.projector_url)
             .context("--projector-url (PROJECTOR_URL) names no projector")?;
-        let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
+        let kafka = config
+            .topics
+            .connect(&config.instance_id)
+            .await
+            .context("connecting to Kafka")?;
         let topics = |entity: &str| StreamTopics::new(&config.topics.entity_prefix(entity));
         let (orders, inventory) = (topics("orders"), topics("inventory"));
         for (entity, topics) in [("orders", &orders), ("inventory", &inventory)] {
-            ensure_topics(&kafka, &topics.specs(config.topics.partitions))
+            config
+                .topics
+                .ensure_stream(&kafka, topics)
                 .await
                 .with_context(|| format!("checking the {entity} topics"))?;
         }

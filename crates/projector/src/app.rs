@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
+use event_store::KafkaConfig;
 use read_model::pipeline::Projection;
 use tokio::net::TcpListener;
 
@@ -37,8 +38,14 @@ impl Application {
                 config.http_addr
             )
         })?;
+        let kafka = config
+            .topics
+            .connect(&config.instance_id)
+            .await
+            .context("connecting to Kafka")?;
         let mut start = Start {
             config: &config,
+            kafka,
             stop: Arc::new(AtomicBool::new(false)),
             hosted: Vec::new(),
         };
@@ -105,6 +112,7 @@ impl Application {
 /// Starts each entity type in turn.
 struct Start<'a> {
     config: &'a Config,
+    kafka: KafkaConfig,
     stop: Arc<AtomicBool>,
     hosted: Vec<Hosted>,
 }
@@ -115,7 +123,14 @@ impl EachEntity for Start<'_> {
         name: &'static str,
         projection: P,
     ) -> anyhow::Result<()> {
-        let hosted = Hosted::start(self.config, name, projection, self.stop.clone()).await?;
+        let hosted = Hosted::start(
+            self.config,
+            &self.kafka,
+            name,
+            projection,
+            self.stop.clone(),
+        )
+        .await?;
         self.hosted.push(hosted);
         Ok(())
     }

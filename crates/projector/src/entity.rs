@@ -13,7 +13,7 @@ use anyhow::Context;
 use event_store::processor::{self, ProcessorConfig, ProcessorError};
 use event_store::store::standby::{self, StandbyConfig, StandbyError};
 use event_store::store::{Registry, StoreOptions};
-use event_store::{KafkaConfig, StreamTopics, ensure_topics};
+use event_store::{KafkaConfig, StreamTopics};
 use read_model::PipelineMetrics;
 use read_model::inventory::InventoryProjection;
 use read_model::orders::OrdersProjection;
@@ -79,13 +79,16 @@ impl Hosted {
     /// standby copies and read model.
     pub async fn start<P: Projection + Clone>(
         config: &Config,
+        kafka: &KafkaConfig,
         name: &'static str,
         projection: P,
         stop: Arc<AtomicBool>,
     ) -> anyhow::Result<Self> {
-        let kafka = KafkaConfig::new(&config.topics.kafka_bootstrap_servers, &config.instance_id);
+        let kafka = kafka.clone();
         let topics = StreamTopics::new(&config.topics.entity_prefix(name));
-        ensure_topics(&kafka, &topics.specs(config.topics.partitions))
+        config
+            .topics
+            .ensure_stream(&kafka, &topics)
             .await
             .with_context(|| format!("checking the {name} topics"))?;
         let group_id = config.group_id(name);
@@ -121,7 +124,7 @@ impl Hosted {
             .context("starting the standby thread")?;
         let read_model = config
             .read_model
-            .then(|| ReadModel::start(config, name, projection))
+            .then(|| ReadModel::start(config, &kafka, name, projection))
             .transpose()
             .with_context(|| format!("starting the {name} read model pipeline"))?;
         let entity = Arc::new(Entity {

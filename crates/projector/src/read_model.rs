@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use event_store::KafkaConfig;
 use read_model::pipeline::{Limit, PipelineError, Projection};
 use read_model::{Pipeline, PipelineConfig, PipelineMetrics, schema};
 use tokio::sync::watch;
@@ -18,12 +19,9 @@ const MAX_BATCH: usize = 5_000;
 const LINGER: Duration = Duration::from_millis(5);
 
 /// How entity `name`'s read model pipeline is set up, from the projector's flags.
-pub fn pipeline_config(config: &Config, name: &str) -> PipelineConfig {
+pub fn pipeline_config(config: &Config, kafka: &KafkaConfig, name: &str) -> PipelineConfig {
     PipelineConfig {
-        kafka: event_store::KafkaConfig::new(
-            &config.topics.kafka_bootstrap_servers,
-            format!("{}-{name}-read-model", config.instance_id),
-        ),
+        kafka: kafka.with_client_id(format!("{}-{name}-read-model", config.instance_id)),
         topic: event_store::StreamTopics::new(&config.topics.entity_prefix(name)).events,
         partitions: config.topics.partitions,
         group_id: format!("{}-read-model", config.group_id(name)),
@@ -45,6 +43,7 @@ impl ReadModel {
     /// once PostgreSQL answers.
     pub fn start<P: Projection>(
         config: &Config,
+        kafka: &KafkaConfig,
         name: &str,
         projection: P,
     ) -> anyhow::Result<Self> {
@@ -54,7 +53,7 @@ impl ReadModel {
         let metrics = Arc::new(PipelineMetrics::default());
         let (stop, mut stopped) = watch::channel(false);
         let pipeline = Pipeline::new(
-            pipeline_config(config, name),
+            pipeline_config(config, kafka, name),
             projection,
             pool.clone(),
             metrics.clone(),

@@ -4,6 +4,7 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
+use event_store::KafkaConfig;
 use read_model::pipeline::Projection;
 use read_model::rebuild::rebuild;
 
@@ -13,8 +14,14 @@ use crate::read_model::pipeline_config;
 
 /// Runs the rebuild of `--entity`'s model to the swap; prints what it did.
 pub async fn run(config: &Config, entity: &str) -> anyhow::Result<()> {
+    let kafka = config
+        .topics
+        .connect(&config.instance_id)
+        .await
+        .context("connecting to Kafka")?;
     let mut rebuild = Rebuild {
         config,
+        kafka,
         entity,
         done: false,
         hosted: Vec::new(),
@@ -32,6 +39,7 @@ pub async fn run(config: &Config, entity: &str) -> anyhow::Result<()> {
 /// Rebuilds the model of the entity it is looking for.
 struct Rebuild<'a> {
     config: &'a Config,
+    kafka: KafkaConfig,
     entity: &'a str,
     done: bool,
     hosted: Vec<&'static str>,
@@ -47,7 +55,7 @@ impl EachEntity for Rebuild<'_> {
         if name != self.entity {
             return Ok(());
         }
-        let mut pipeline = pipeline_config(self.config, name);
+        let mut pipeline = pipeline_config(self.config, &self.kafka, name);
         // The replay must not share a consumer group name with the live pipeline.
         pipeline.group_id = format!("{}-rebuild", pipeline.group_id);
         let rebuilt = rebuild(

@@ -1,4 +1,10 @@
-//! The flags every service shares: where the brokers are and which topics.
+//! The flags every service shares: where the brokers are, how to connect,
+//! which topics and how they are replicated.
+
+use event_store::topics::{Replication, TopicError, TopicSpec};
+use event_store::{KafkaConfig, StreamTopics, ensure_topics};
+
+use crate::kafka::{ConnectionError, KafkaClientArgs};
 
 /// The topic prefix when none is given: the orders' topics are `orders.*`.
 pub const DEFAULT_PREFIX: &str = "orders";
@@ -21,9 +27,75 @@ pub struct TopicArgs {
     /// Partitions of the topics, created with this count or checked against it.
     #[arg(long, env = "TOPIC_PARTITIONS", default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1000))]
     pub partitions: i32,
+    /// Replicas of every topic, created with this factor or checked against
+    /// it; `min.insync.replicas` is one less (at least 1). Default: the
+    /// smaller of 3 and the number of brokers.
+    #[arg(long, env = "TOPIC_REPLICATION_FACTOR", value_parser = clap::value_parser!(i32).range(1..=16))]
+    pub replication_factor: Option<i32>,
+    /// How the clients connect.
+    #[command(flatten)]
+    pub client: KafkaClientArgs,
+}
+
+/// Topics that do not match the settings, with the settings to look at.
+#[derive(Debug, thiserror::Error)]
+#[error("{source} ({hint})")]
+pub struct TopicSetupError {
+    source: TopicError,
+    hint: &'static str,
 }
 
 impl TopicArgs {
+    /// Client settings for this process, checked against the cluster once.
+    pub async fn connect(&self, client_id: &str) -> Result<KafkaConfig, ConnectionError> {
+        self.client
+            .connect(&self.kafka_bootstrap_servers, client_id)
+            .await
+    }
+
+    /// How many replicas topics must have.
+    pub fn replication(&self) -> Replication {
+        self.replication_factor
+            .map_or(Replication::ClusterSize, Replication::Factor)
+    }
+
+    /// Creates `specs`' topics with the replication setting, or checks them.
+    pub async fn ensure(
+        &self,
+        kafka: &KafkaConfig,
+        specs: Vec<TopicSpec>,
+    ) -> Result<(), TopicSetupError> {
+        let specs: Vec<TopicSpec> = specs
+            .into_iter()
+            .map(|spec| spec.replication(self.replication()))
+            .collect();
+        ensure_topics(kafka, &specs).await.map_err(|source| {
+            let hint = match &source {
+                TopicError::PartitionCount { .. } => "--partitions, TOPIC_PARTITIONS",
+                TopicError::ReplicationFactor { .. } | TopicError::NotEnoughBrokers { .. } => {
+                    "--replication-factor, TOPIC_REPLICATION_FACTOR"
+                }
+                TopicError::Config { key, .. } if key == "min.insync.replicas" => {
+                    "one less than the replication factor: --replication-factor, TOPIC_REPLICATION_FACTOR"
+                }
+                TopicError::Config { .. } => "the topic's configs were changed by hand",
+                TopicError::Create { .. } | TopicError::NotVisible { .. } | TopicError::Kafka(_) => {
+                    "--kafka-bootstrap-servers, KAFKA_BOOTSTRAP_SERVERS"
+                }
+            };
+            TopicSetupError { source, hint }
+        })
+    }
+
+    /// The four topics of a stream, created or checked.
+    pub async fn ensure_stream(
+        &self,
+        kafka: &KafkaConfig,
+        topics: &StreamTopics,
+    ) -> Result<(), TopicSetupError> {
+        self.ensure(kafka, topics.specs(self.partitions)).await
+    }
+
     /// The consumer group of a service's instances: `named` when given,
     /// else `<topic prefix>-<service>`, so other topics get another group
     /// (two services sharing a static member across topic sets would be
@@ -68,6 +140,8 @@ mod tests {
             kafka_bootstrap_servers: String::new(),
             topic_prefix: prefix.into(),
             partitions: 1,
+            replication_factor: None,
+            client: Default::default(),
         }
     }
 

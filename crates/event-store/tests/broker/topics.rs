@@ -1,4 +1,4 @@
-use event_store::{StreamTopics, TopicError, TopicSpec, ensure_topics};
+use event_store::{Replication, StreamTopics, TopicError, TopicSpec, ensure_topics};
 
 use crate::support::{kafka, unique};
 
@@ -80,6 +80,32 @@ async fn a_topic_created_by_hand_with_other_retention_is_rejected() -> anyhow::R
 
     assert!(
         matches!(&error, TopicError::Config { topic, .. } if topic == &name),
+        "unexpected: {error}"
+    );
+    Ok(())
+}
+
+#[tokio::test]
+async fn replication_is_checked_like_partitions() -> anyhow::Result<()> {
+    // The test broker is a single node: three replicas cannot be placed.
+    let config = kafka();
+    let name = unique("events");
+    let three = [TopicSpec::permanent_log(&name, 1).replication(Replication::Factor(3))];
+    let error = ensure_topics(&config, &three).await.unwrap_err();
+    assert!(
+        matches!(&error, TopicError::NotEnoughBrokers { factor: 3, brokers, .. } if *brokers >= 1),
+        "unexpected: {error}"
+    );
+
+    // By default the topic gets what the cluster allows, and a min ISR one
+    // below (at least 1), which a later start checks.
+    ensure_topics(&config, &[TopicSpec::permanent_log(&name, 1)]).await?;
+    let exact = [TopicSpec::permanent_log(&name, 1).replication(Replication::Factor(1))];
+    ensure_topics(&config, &exact).await?;
+    let two = [TopicSpec::permanent_log(&name, 1).replication(Replication::Factor(2))];
+    let error = ensure_topics(&config, &two).await.unwrap_err();
+    assert!(
+        matches!(&error, TopicError::ReplicationFactor { topic, actual: 1, expected } if topic == &name && expected == "2"),
         "unexpected: {error}"
     );
     Ok(())
