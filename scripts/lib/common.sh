@@ -4,6 +4,8 @@ REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 # Everything the scripts create (data, logs, pid files, caches) lives here.
 STATE_DIR=${KAFKA_ORDERS_STATE_DIR:-$REPO_ROOT/.local}
 LOG_DIR=$STATE_DIR/logs
+# Downloads (Kafka's jars) and compiled helpers, reusable across state folders.
+CACHE_DIR=${KAFKA_ORDERS_CACHE_DIR:-$STATE_DIR/cache}
 
 KAFKA_BOOTSTRAP=${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:9092}
 # PGPORT moves the scripts' PostgreSQL (see scripts/lib/postgres.sh) and this default with it.

@@ -42,7 +42,7 @@ kafka_classpath() {
   fi
   local version libs
   version=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$KAFKA_FILES/pom.xml")
-  libs=$STATE_DIR/cache/kafka-$version/libs
+  libs=$CACHE_DIR/kafka-$version/libs
   if [ ! -f "$libs/.complete" ]; then
     command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka's jars; or set KAFKA_HOME"
     log "fetching Kafka $version jars with Maven"
@@ -59,7 +59,7 @@ kafka_classpath() {
 # costs seconds, and `up` is meant to be fast when already up.
 kafka_wait_ready() {
   local cp=$1 seconds=$2 nodes=${3:-1} bootstrap=${4:-$KAFKA_BOOTSTRAP}
-  local classes=$STATE_DIR/cache/probe
+  local classes=$CACHE_DIR/probe
   if [ ! -f "$classes/WaitForBroker.class" ] || [ "$KAFKA_FILES/WaitForBroker.java" -nt "$classes/WaitForBroker.class" ]; then
     mkdir -p "$classes"
     javac -d "$classes" -cp "$cp" "$KAFKA_FILES/WaitForBroker.java" >>"$LOG_DIR/kafka-probe.log" 2>&1 \

@@ -4,7 +4,7 @@
 use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// The checkout the tests run from. Cargo sets `CARGO_MANIFEST_DIR` when it
@@ -64,6 +64,7 @@ pub struct Service {
     pub url: String,
     program: PathBuf,
     args: Vec<String>,
+    env: Vec<(String, String)>,
     log: PathBuf,
     child: Option<Child>,
 }
@@ -74,16 +75,57 @@ impl Service {
     pub fn start(
         name: &str,
         program: PathBuf,
+        args: Vec<String>,
+        log_dir: &Path,
+    ) -> std::io::Result<Self> {
+        Self::start_with_env(name, program, args, &[], log_dir)
+    }
+
+    /// [`start`](Self::start) with these environment variables too.
+    pub fn start_with_env(
+        name: &str,
+        program: PathBuf,
         mut args: Vec<String>,
+        env: &[(String, String)],
         log_dir: &Path,
     ) -> std::io::Result<Self> {
         let port = free_port()?;
         args.push(format!("--http-addr=127.0.0.1:{port}"));
-        let mut service = Self {
-            name: name.to_owned(),
-            url: format!("http://127.0.0.1:{port}"),
+        Self::launch(
+            name,
             program,
             args,
+            env,
+            log_dir,
+            format!("http://127.0.0.1:{port}"),
+        )
+    }
+
+    /// A process that serves no HTTP (its `url` is empty).
+    pub fn start_without_http(
+        name: &str,
+        program: PathBuf,
+        args: Vec<String>,
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> std::io::Result<Self> {
+        Self::launch(name, program, args, env, log_dir, String::new())
+    }
+
+    fn launch(
+        name: &str,
+        program: PathBuf,
+        args: Vec<String>,
+        env: &[(String, String)],
+        log_dir: &Path,
+        url: String,
+    ) -> std::io::Result<Self> {
+        let mut service = Self {
+            name: name.to_owned(),
+            url,
+            program,
+            args,
+            env: env.to_vec(),
             log: log_dir.join(format!("{name}.log")),
             child: None,
         };
@@ -95,6 +137,7 @@ impl Service {
         let log = File::options().create(true).append(true).open(&self.log)?;
         let child = Command::new(&self.program)
             .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
@@ -110,6 +153,21 @@ impl Service {
             let _ = child.kill();
             let _ = child.wait();
         }
+    }
+
+    /// Waits for the process to end by itself, up to `bound`; its exit
+    /// status, or `None` when it still runs.
+    pub async fn wait_exit(&mut self, bound: Duration) -> std::io::Result<Option<ExitStatus>> {
+        let deadline = Instant::now() + bound;
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait()?
+            {
+                return Ok(Some(status));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(None)
     }
 
     /// Starts the process again with the same arguments.

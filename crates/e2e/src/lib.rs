@@ -2,12 +2,14 @@
 //! [`sinks`], local receivers of the notifier's e-mails and webhooks;
 //! [`cluster`], the services as child processes a test can kill; [`fold`],
 //! the fold of the log every answer must agree with; [`postgres`], a
-//! PostgreSQL server of a test's own; [`metrics`], reading `/metrics`;
+//! PostgreSQL server of a test's own; [`kafka`], the scripts' SASL_SSL
+//! listener and Kafka clusters of a test's own; [`metrics`], reading `/metrics`;
 //! [`scripts`], the README's commands run
 //! as a user runs them; [`wait`], waiting on a condition with a bound.
 
 pub mod cluster;
 pub mod fold;
+pub mod kafka;
 pub mod metrics;
 pub mod postgres;
 pub mod scripts;

@@ -1,0 +1,268 @@
+//! The Kafka clusters `scripts/infra` runs: the shared broker's SASL_SSL
+//! listener, and three-node clusters of a test's own that it can break.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use event_store::KafkaConfig;
+use rdkafka::ClientConfig;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+
+use crate::cluster::repo_root;
+
+/// The user the scripts' brokers know on their SASL_SSL listener.
+pub const SASL_USER: &str = "orders";
+/// Its password (development only).
+pub const SASL_PASSWORD: &str = "orders-secret";
+
+/// Where the scripts keep their state: `KAFKA_ORDERS_STATE_DIR`, else `.local`.
+pub fn state_dir() -> PathBuf {
+    std::env::var_os("KAFKA_ORDERS_STATE_DIR")
+        .map_or_else(|| repo_root().join(".local"), PathBuf::from)
+}
+
+/// The shared broker's plaintext address (`KAFKA_BOOTSTRAP_SERVERS`).
+pub fn bootstrap() -> String {
+    std::env::var("KAFKA_BOOTSTRAP_SERVERS").unwrap_or_else(|_| "127.0.0.1:9092".into())
+}
+
+/// How to reach a SASL_SSL listener of the scripts' brokers.
+#[derive(Clone, Debug)]
+pub struct SaslListener {
+    /// Its addresses.
+    pub bootstrap: String,
+    /// The scripts' CA, which signed the brokers' certificate.
+    pub ca: PathBuf,
+}
+
+impl SaslListener {
+    /// The shared broker's: two ports above its plaintext one.
+    pub fn shared() -> anyhow::Result<Self> {
+        let plaintext = bootstrap();
+        let first = plaintext.split(',').next().unwrap_or_default();
+        let (host, port) = first
+            .rsplit_once(':')
+            .ok_or_else(|| anyhow::anyhow!("KAFKA_BOOTSTRAP_SERVERS={plaintext} has no port"))?;
+        let port: u16 = port.parse()?;
+        let ca = state_dir().join("kafka/tls/ca.pem");
+        anyhow::ensure!(
+            ca.exists(),
+            "{} is missing: the broker at {plaintext} was not started by scripts/infra up, so it has no SASL_SSL listener",
+            ca.display()
+        );
+        Ok(Self {
+            bootstrap: format!("{host}:{}", port + 2),
+            ca,
+        })
+    }
+
+    /// The services' settings for this listener with `password`, as
+    /// environment variables.
+    pub fn env(&self, password: &str) -> Vec<(String, String)> {
+        [
+            ("KAFKA_BOOTSTRAP_SERVERS", self.bootstrap.as_str()),
+            ("KAFKA_SECURITY_PROTOCOL", "sasl_ssl"),
+            ("KAFKA_SASL_MECHANISM", "SCRAM-SHA-512"),
+            ("KAFKA_SASL_USERNAME", SASL_USER),
+            ("KAFKA_SASL_PASSWORD", password),
+            ("KAFKA_SSL_CA_LOCATION", &self.ca.display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+    }
+}
+
+/// A Kafka cluster of a test's own, run by `scripts/infra up --brokers N`
+/// in a state folder of its own on free ports; stopped and wiped on drop.
+pub struct LocalCluster {
+    nodes: u32,
+    base_port: u16,
+    state: PathBuf,
+}
+
+impl LocalCluster {
+    /// Starts `nodes` nodes and waits until each answers.
+    pub fn start(nodes: u32, state: &Path) -> anyhow::Result<Self> {
+        let cluster = Self {
+            nodes,
+            base_port: free_base_port(nodes)?,
+            state: state.to_owned(),
+        };
+        cluster.infra(&["up", "--brokers", &nodes.to_string(), "kafka"])?;
+        Ok(cluster)
+    }
+
+    /// The nodes' plaintext addresses.
+    pub fn bootstrap(&self) -> String {
+        (1..=self.nodes)
+            .map(|n| format!("127.0.0.1:{}", self.port(n)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Client settings for this cluster.
+    pub fn kafka(&self, client_id: &str) -> KafkaConfig {
+        KafkaConfig::new(self.bootstrap(), client_id)
+    }
+
+    fn port(&self, node: u32) -> u32 {
+        u32::from(self.base_port) + 100 * (node - 1)
+    }
+
+    /// The node's broker process id, while it runs.
+    pub fn pid(&self, node: u32) -> Option<i32> {
+        let file = self.state.join(format!("kafka/node-{node}/kafka.pid"));
+        std::fs::read_to_string(file).ok()?.trim().parse().ok()
+    }
+
+    /// `kill -9` of one node.
+    pub fn kill9(&self, node: u32) -> anyhow::Result<()> {
+        self.signal(node, "-KILL")
+    }
+
+    /// A clean stop of one node (SIGTERM, then waits until it has exited).
+    pub fn stop(&self, node: u32) -> anyhow::Result<()> {
+        self.signal(node, "-TERM")
+    }
+
+    fn signal(&self, node: u32, signal: &str) -> anyhow::Result<()> {
+        let pid = self
+            .pid(node)
+            .ok_or_else(|| anyhow::anyhow!("node {node} has no pid file"))?;
+        let status = Command::new("kill")
+            .args([signal, &pid.to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill {signal} {pid} failed");
+        // Gone when /proc no longer has it (the script's setsid child is
+        // not ours to wait for).
+        let proc_dir = PathBuf::from(format!("/proc/{pid}"));
+        for _ in 0..1200 {
+            if !proc_dir.exists() || is_zombie(&proc_dir) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        anyhow::bail!("node {node} (pid {pid}) still runs a minute after {signal}")
+    }
+
+    /// Starts the nodes that are not running and waits until all answer.
+    pub fn start_missing(&self) -> anyhow::Result<()> {
+        self.infra(&["up", "kafka"])
+    }
+
+    /// How many of `topics`' partitions each node leads.
+    pub fn leaders(&self, topics: &[&str]) -> anyhow::Result<BTreeMap<i32, usize>> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()?;
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+        let mut counts = BTreeMap::new();
+        for topic in metadata
+            .topics()
+            .iter()
+            .filter(|t| topics.contains(&t.name()))
+        {
+            for partition in topic.partitions() {
+                *counts.entry(partition.leader()).or_insert(0) += 1;
+            }
+        }
+        Ok(counts)
+    }
+
+    /// The node that coordinates `transactional_id`'s transactions: the
+    /// leader of its `__transaction_state` partition (Java's
+    /// `abs(hashCode) % partitions`).
+    pub fn transaction_coordinator(&self, transactional_id: &str) -> anyhow::Result<i32> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()?;
+        let metadata =
+            consumer.fetch_metadata(Some("__transaction_state"), Duration::from_secs(10))?;
+        let topic = metadata
+            .topics()
+            .first()
+            .filter(|t| !t.partitions().is_empty())
+            .ok_or_else(|| anyhow::anyhow!("no __transaction_state topic yet"))?;
+        let hash = transactional_id.encode_utf16().fold(0i32, |h, unit| {
+            h.wrapping_mul(31).wrapping_add(i32::from(unit))
+        });
+        let partition = (hash & 0x7fff_ffff) % topic.partitions().len() as i32;
+        topic
+            .partitions()
+            .iter()
+            .find(|p| p.id() == partition)
+            .map(|p| p.leader())
+            .ok_or_else(|| anyhow::anyhow!("no partition {partition} of __transaction_state"))
+    }
+
+    /// Partitions of `topics` whose in-sync replicas are fewer than their replicas.
+    pub fn under_replicated(&self, topics: &[&str]) -> anyhow::Result<usize> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()?;
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| topics.contains(&t.name()) || t.name().starts_with("__"))
+            .flat_map(|t| t.partitions())
+            .filter(|p| p.isr().len() < p.replicas().len() || p.leader() < 0)
+            .count())
+    }
+
+    fn infra(&self, args: &[&str]) -> anyhow::Result<()> {
+        let output = Command::new("bash")
+            .arg(repo_root().join("scripts/infra"))
+            .args(args)
+            .env("KAFKA_ORDERS_STATE_DIR", &self.state)
+            // The jars fetched once for the shared broker serve every cluster.
+            .env("KAFKA_ORDERS_CACHE_DIR", state_dir().join("cache"))
+            .env(
+                "KAFKA_BOOTSTRAP_SERVERS",
+                format!("127.0.0.1:{}", self.base_port),
+            )
+            .output()?;
+        anyhow::ensure!(
+            output.status.success(),
+            "scripts/infra {} failed:\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(())
+    }
+}
+
+impl Drop for LocalCluster {
+    fn drop(&mut self) {
+        let _ = self.infra(&["reset"]);
+    }
+}
+
+fn is_zombie(proc_dir: &Path) -> bool {
+    std::fs::read_to_string(proc_dir.join("stat")).is_ok_and(|stat| {
+        stat.rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
+    })
+}
+
+/// A base port whose three ports per node are free for `nodes` nodes.
+fn free_base_port(nodes: u32) -> anyhow::Result<u16> {
+    let free = |port: u32| std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok();
+    for _ in 0..200 {
+        let base = crate::cluster::free_port()?;
+        if u32::from(base) + 100 * nodes + 2 >= 60_000 {
+            continue;
+        }
+        let all_free = (0..nodes)
+            .flat_map(|n| (0..3).map(move |offset| u32::from(base) + 100 * n + offset))
+            .all(free);
+        if all_free {
+            return Ok(base);
+        }
+    }
+    anyhow::bail!("no free ports for {nodes} Kafka nodes")
+}

@@ -1,0 +1,248 @@
+//! Every service over SASL_SSL, as on a managed cluster: the scripts' broker
+//! listens with TLS (a certificate from the scripts' own CA) and SCRAM. An
+//! order goes from placed to shipped through order-service, the projector,
+//! the fulfilment workflow and the notifier, all connected that way; a
+//! wrong password stops a service at start with an error naming the setting.
+
+use std::time::Duration;
+
+use e2e::cluster::{Service, build_binaries, wait_all_ready};
+use e2e::kafka::{SASL_PASSWORD, SaslListener};
+use e2e::sinks::smtp::SmtpSink;
+use e2e::sinks::webhook::{Behaviour, WebhookSink};
+use e2e::wait::eventually;
+use notifier::signature::Secret;
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
+    let bin = build_binaries(&["projector", "order-service", "notifier", "fulfilment"])?;
+    let listener = SaslListener::shared()?;
+    let env = listener.env(SASL_PASSWORD);
+    let run = Uuid::now_v7().simple().to_string();
+    let prefix = format!("sasl-{run}");
+    let root = e2e::cluster::repo_root();
+    let dir = root.join(format!(".local/e2e-{prefix}"));
+    std::fs::create_dir_all(&dir)?;
+    let database_url = e2e::postgres::fresh_database(&format!("test_{run}")).await?;
+    let smtp = SmtpSink::start("127.0.0.1:0".parse()?).await?;
+    let hooks = WebhookSink::start(
+        "127.0.0.1:0".parse()?,
+        Secret::parse(SECRET)?,
+        Behaviour::default(),
+    )
+    .await?;
+    let common = |name: &str| {
+        vec![
+            format!("--topic-prefix={prefix}"),
+            "--partitions=2".to_owned(),
+            format!("--instance-id={prefix}-{name}"),
+        ]
+    };
+
+    let mut args = common("projector");
+    args.extend([
+        format!("--state-dir={}", dir.join("projector").display()),
+        format!("--database-url={database_url}"),
+    ]);
+    let projector = Service::start_with_env("projector", bin.join("projector"), args, &env, &dir)?;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    wait_all_ready(
+        std::slice::from_ref(&projector),
+        &http,
+        Duration::from_secs(90),
+    )
+    .await
+    .map_err(anyhow::Error::msg)?;
+    let mut args = common("order-service");
+    args.extend([
+        format!("--projector-url={}", projector.url),
+        format!("--database-url={database_url}"),
+    ]);
+    let api =
+        Service::start_with_env("order-service", bin.join("order-service"), args, &env, &dir)?;
+    let mut args = common("notifier");
+    args.extend([
+        format!("--database-url={database_url}"),
+        format!("--smtp-port={}", smtp.addr.port()),
+        format!("--webhook-url={}", hooks.url()),
+        format!("--webhook-secret={SECRET}"),
+    ]);
+    let notifier = Service::start_with_env("notifier", bin.join("notifier"), args, &env, &dir)?;
+    // The notifier has no readiness of its own to wait for: the e-mail below
+    // shows it works.
+    wait_all_ready(std::slice::from_ref(&api), &http, Duration::from_secs(90))
+        .await
+        .map_err(anyhow::Error::msg)?;
+    let services = [api, notifier];
+    let api = services[0].url.clone();
+    let mut args = common("fulfilment");
+    args.push(format!("--order-service-url={api}"));
+    let _fulfilment =
+        Service::start_without_http("fulfilment", bin.join("fulfilment"), args, &env, &dir)?;
+
+    let sku = format!("SASL-{}", &run[..8]).to_uppercase();
+    let send = |method: reqwest::Method, path: String, body: Value| {
+        http.request(method, format!("{api}{path}"))
+            .header("idempotency-key", Uuid::now_v7().to_string())
+            .json(&body)
+            .send()
+    };
+    let created = send(reqwest::Method::PUT, format!("/inventory/{sku}"), json!({})).await?;
+    assert_eq!(created.status(), 201, "{}", created.text().await?);
+    let restocked = send(
+        reqwest::Method::POST,
+        format!("/inventory/{sku}/restock"),
+        json!({"units": 5}),
+    )
+    .await?;
+    assert_eq!(restocked.status(), 200, "{}", restocked.text().await?);
+    let placed = send(
+        reqwest::Method::POST,
+        "/orders".into(),
+        json!({
+            "customer_id": "customer-sasl",
+            "email": "sasl@example.com",
+            "items": [{"sku": sku, "quantity": 2, "unit_price_cents": 1500}]
+        }),
+    )
+    .await?;
+    assert_eq!(placed.status(), 201, "{}", placed.text().await?);
+    let id = placed.json::<Value>().await?["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let confirmed = send(
+        reqwest::Method::POST,
+        format!("/orders/{id}/confirm"),
+        json!({}),
+    )
+    .await?;
+    assert_eq!(confirmed.status(), 200, "{}", confirmed.text().await?);
+
+    // The workflow reserved the stock, through its own consumer over SASL_SSL.
+    let reserved = eventually("the stock reserved", Duration::from_secs(60), async || {
+        let order: Value = http
+            .get(format!("{api}/orders/{id}"))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (order["stock_reserved"] == true).then_some(order)
+    })
+    .await;
+    assert_eq!(reserved["status"], "confirmed");
+    let parcel = json!({"carrier": "DHL", "tracking_number": "JD0001"});
+    let shipped = send(reqwest::Method::POST, format!("/orders/{id}/ship"), parcel).await?;
+    assert_eq!(shipped.status(), 200, "{}", shipped.text().await?);
+
+    // The notifier mailed it; the read model lists it.
+    eventually("the shipping e-mail", Duration::from_secs(60), async || {
+        smtp.received()
+            .iter()
+            .any(|m| m.header("Subject") == Some(format!("Order {id} shipped").as_str()))
+            .then_some(())
+    })
+    .await;
+    let listed = eventually(
+        "the order in the read model",
+        Duration::from_secs(60),
+        async || {
+            let page: Value = http
+                .get(format!("{api}/orders?customer_id=customer-sasl"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            let items = page["orders"].as_array()?;
+            items
+                .iter()
+                .find(|o| o["id"] == id.as_str() && o["status"] == "shipped")
+                .cloned()
+        },
+    )
+    .await;
+    assert_eq!(
+        listed["version"], 4,
+        "placed, confirmed, stock reserved, shipped"
+    );
+    let stock: Value = http
+        .get(format!("{api}/inventory/{sku}"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        (stock["available"].as_i64(), stock["shipped"].as_i64()),
+        (Some(3), Some(2)),
+        "{stock}"
+    );
+    assert!(!hooks.received().is_empty(), "webhooks arrived");
+    drop(_fulfilment);
+    drop(services);
+    drop(projector);
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn a_wrong_password_stops_a_service_at_start_naming_the_setting() -> anyhow::Result<()> {
+    let bin = build_binaries(&["order-service"])?;
+    let listener = SaslListener::shared()?;
+    let dir =
+        e2e::cluster::repo_root().join(format!(".local/e2e-sasl-{}", Uuid::now_v7().simple()));
+    std::fs::create_dir_all(&dir)?;
+    let mut service = Service::start_with_env(
+        "order-service",
+        bin.join("order-service"),
+        vec!["--topic-prefix=sasl-refused".into()],
+        &listener.env("not-the-password"),
+        &dir,
+    )?;
+    let status = service.wait_exit(Duration::from_secs(30)).await?;
+    let log = service.log_tail(400);
+    assert!(
+        matches!(status, Some(s) if !s.success()),
+        "it stops with an error: {status:?}\n{log}"
+    );
+    assert!(
+        log.contains("refused the credentials") && log.contains("KAFKA_SASL_PASSWORD"),
+        "the error names the setting:\n{log}"
+    );
+    assert!(
+        !log.contains("not-the-password"),
+        "the password is not shown:\n{log}"
+    );
+
+    // The same with no CA: the TLS check names the CA setting.
+    let mut env = listener.env(SASL_PASSWORD);
+    env.retain(|(key, _)| key != "KAFKA_SSL_CA_LOCATION");
+    let mut service = Service::start_with_env(
+        "order-service-no-ca",
+        bin.join("order-service"),
+        vec!["--topic-prefix=sasl-refused".into()],
+        &env,
+        &dir,
+    )?;
+    let status = service.wait_exit(Duration::from_secs(30)).await?;
+    let log = service.log_tail(400);
+    assert!(
+        matches!(status, Some(s) if !s.success()),
+        "{status:?}\n{log}"
+    );
+    assert!(
+        log.contains("KAFKA_SSL_CA_LOCATION"),
+        "the error names the CA setting:\n{log}"
+    );
+    std::fs::remove_dir_all(&dir)?;
+    Ok(())
+}
