@@ -237,16 +237,24 @@ impl LocalCluster {
 
 impl Drop for LocalCluster {
     fn drop(&mut self) {
-        let _ = self.infra(&["reset"]);
+        let _ = self.infra(&["reset", "kafka"]);
     }
 }
 
+/// A process that has exited but is not reaped yet. The state alone does not
+/// tell: the JVM's main thread ends early, and Linux then shows the leader
+/// as a zombie while the other threads still run.
 fn is_zombie(proc_dir: &Path) -> bool {
-    std::fs::read_to_string(proc_dir.join("stat")).is_ok_and(|stat| {
-        stat.rsplit(')')
-            .next()
-            .is_some_and(|rest| rest.trim_start().starts_with('Z'))
-    })
+    let status = std::fs::read_to_string(proc_dir.join("status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    field("State:").starts_with('Z') && field("Threads:") == "1"
 }
 
 /// A base port whose three ports per node are free for `nodes` nodes.
@@ -265,4 +273,24 @@ fn free_base_port(nodes: u32) -> anyhow::Result<u16> {
         }
     }
     anyhow::bail!("no free ports for {nodes} Kafka nodes")
+}
+
+impl LocalCluster {
+    /// The replica counts `topics`' partitions have (one value when uniform).
+    pub fn replica_counts(
+        &self,
+        topics: &[&str],
+    ) -> anyhow::Result<std::collections::BTreeSet<usize>> {
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()?;
+        let metadata = consumer.fetch_metadata(None, Duration::from_secs(10))?;
+        Ok(metadata
+            .topics()
+            .iter()
+            .filter(|t| topics.contains(&t.name()))
+            .flat_map(|t| t.partitions())
+            .map(|p| p.replicas().len())
+            .collect())
+    }
 }

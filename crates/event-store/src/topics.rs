@@ -277,7 +277,20 @@ pub async fn ensure_topics(config: &KafkaConfig, specs: &[TopicSpec]) -> Result<
             });
         }
     }
-    check_configs(&admin, &options, specs, &shapes).await
+    // On a cluster, the broker asked may not have applied a topic created a
+    // moment ago: its configs read as unset, or the topic as unknown.
+    let started = Instant::now();
+    loop {
+        match check_configs(&admin, &options, specs, &shapes).await {
+            Err(
+                error @ (TopicError::Config { .. } | TopicError::Kafka(KafkaError::AdminOp(_))),
+            ) if !missing.is_empty() && started.elapsed() < ADMIN_TIMEOUT => {
+                tracing::debug!(%error, "topic configs not visible yet");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            result => return result,
+        }
+    }
 }
 
 fn new_topic(spec: &TopicSpec, factor: i32) -> NewTopic<'_> {

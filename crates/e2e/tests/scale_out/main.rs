@@ -6,11 +6,10 @@
 //! instance's partitions are taken over by the members that kept standby
 //! copies; and in the end every order's state equals the fold of the log.
 //!
-//! Layout: this file is the test; `client` is the load (clients with their
-//! own model of their orders) and what they saw; `group` asks the projectors
-//! about their group, partitions and metrics.
+//! Layout: this file is the test; `e2e::load` is the load (clients with
+//! their own model of their orders) and what they saw; `group` asks the
+//! projectors about their group, partitions and metrics.
 
-mod client;
 mod group;
 
 use std::collections::BTreeMap;
@@ -25,7 +24,7 @@ use event_store::{KafkaConfig, StreamTopics, partition_for_key};
 use serde_json::Value;
 use uuid::Uuid;
 
-use client::{Client, Tally, wait_for_orders};
+use e2e::load::{Client, Tally, wait_for_orders};
 use group::{measure_until, metric, partitions_of, wait_settled};
 
 const PARTITIONS: i32 = 6;
@@ -95,6 +94,7 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
                 write_to: service_urls[n % 2].clone(),
                 read_from: service_urls[(n + 1) % 2].clone(),
                 tally: tally.clone(),
+                retry_bound: RETRY_BOUND,
             };
             let stop = stop.clone();
             tokio::spawn(async move { client.run(n, &stop).await })

@@ -1,6 +1,7 @@
-//! The load: clients that each own their orders, take them through their
-//! lifecycle with read-your-writes, and check every answer against their own
-//! model of those orders.
+//! Load through the HTTP API: clients that each own their orders, take them
+//! through their lifecycle with read-your-writes, and check every answer
+//! against their own model of those orders. What they saw is in [`Tally`],
+//! with the time of every acknowledged command and retried request.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -11,8 +12,6 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
-use super::RETRY_BOUND;
-
 /// What the clients saw.
 #[derive(Default)]
 pub struct Tally {
@@ -21,6 +20,10 @@ pub struct Tally {
     pub wrong: Mutex<Vec<String>>,
     /// Each order's version after its last acknowledged command.
     pub orders: Mutex<BTreeMap<Uuid, (u64, &'static str)>>,
+    /// When each command was acknowledged (2xx).
+    pub acks: Mutex<Vec<Instant>>,
+    /// When each 503/504 answer (to be retried) came.
+    pub retried: Mutex<Vec<Instant>>,
 }
 
 /// One client: places orders and takes each through its life, checking
@@ -30,6 +33,8 @@ pub struct Client {
     pub write_to: String,
     pub read_from: String,
     pub tally: Arc<Tally>,
+    /// A request is retried (same Idempotency-Key) this long before it counts as wrong.
+    pub retry_bound: Duration,
 }
 
 impl Client {
@@ -105,6 +110,7 @@ impl Client {
                 }
             })
             .await?;
+        self.tally.acks.lock().await.push(Instant::now());
         self.check(&url, &answer, version, status)
             .await
             .then_some(answer)
@@ -124,7 +130,7 @@ impl Client {
         url: &str,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Option<Value> {
-        let deadline = Instant::now() + RETRY_BOUND;
+        let deadline = Instant::now() + self.retry_bound;
         loop {
             let response = match request().send().await {
                 Ok(response) => response,
@@ -146,6 +152,7 @@ impl Client {
                 return None;
             }
             self.tally.retryable.fetch_add(1, Ordering::Relaxed);
+            self.tally.retried.lock().await.push(Instant::now());
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
