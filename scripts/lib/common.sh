@@ -31,8 +31,14 @@ redact_url() { sed -E 's#(://[^:/@]*):[^@]*@#\1:***@#' <<<"$1"; }
 
 # True when the process in the pid file is alive.
 pid_alive() {
-  local pidfile=$1
-  [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+  local pidfile=$1 pid stat
+  [ -f "$pidfile" ] || return 1
+  pid=$(cat "$pidfile")
+  kill -0 "$pid" 2>/dev/null || return 1
+  # Exited but not reaped yet is not alive. (A JVM whose main thread ended
+  # shows its leader as a zombie while its other threads run: `l`.)
+  stat=$(ps -o stat= -p "$pid" 2>/dev/null) || return 1
+  [[ $stat != Z* || $stat == *l* ]]
 }
 
 # Stops the process in a pid file: SIGTERM, then SIGKILL after a bound.
@@ -43,7 +49,7 @@ stop_pid() {
   log "stopping $name (pid $pid)"
   kill -TERM "$pid" 2>/dev/null || true
   for _ in $(seq $((bound * 10))); do
-    kill -0 "$pid" 2>/dev/null || { rm -f "$pidfile"; return 0; }
+    pid_alive "$pidfile" || { rm -f "$pidfile"; return 0; }
     sleep 0.1
   done
   log "$name did not stop within ${bound}s; killing it"

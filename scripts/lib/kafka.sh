@@ -145,7 +145,8 @@ kafka_up() {
   if [ "$running" -eq "$nodes" ]; then
     kafka_wait_ready "$cp" "$KAFKA_START_TIMEOUT" "$nodes" "$bootstrap" \
       && { log "Kafka already running on $bootstrap"; return; }
-    show_log_tail "$(kafka_node_log 1)"; die "Kafka runs but does not answer on $bootstrap"
+    for n in $(seq "$nodes"); do show_log_tail "$(kafka_node_log "$n")" 20; done
+    die "Kafka runs but does not answer on $bootstrap"
   fi
   if [ "$running" -eq 0 ] && kafka_wait_ready "$cp" 3 1 "$KAFKA_BOOTSTRAP"; then
     log "using the Kafka broker already answering on $KAFKA_BOOTSTRAP"

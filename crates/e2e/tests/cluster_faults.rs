@@ -216,7 +216,7 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
         let answer: Value = http
             .get(format!(
                 "{}/orders/{id}?min_version={version}&wait_ms=20000",
-                api.url
+                projector.url
             ))
             .send()
             .await?

@@ -14,7 +14,8 @@ fn root() -> PathBuf {
 }
 
 /// The file as JSON, after validating it against the schema (the schema of
-/// the Compose specification, from docker-compose 1.29.2, Apache-2.0).
+/// the Compose specification, from docker-compose 1.29.2, Apache-2.0, plus
+/// the `required` and `restart` of `depends_on` that Compose 2.20 added).
 fn compose() -> Value {
     let check = r#"
 import json, sys, yaml, jsonschema
@@ -126,4 +127,70 @@ fn the_compose_file_is_valid_and_speaks_the_binaries_language() {
         common.contains(&url.replace("@postgres:5432", "@127.0.0.1:${PGPORT:-5432}")),
         "the scripts' database, role and password"
     );
+}
+
+#[test]
+fn the_cluster_profile_runs_three_brokers_that_the_services_wait_for() {
+    let doc = compose();
+    let services = doc["services"].as_object().expect("services");
+    for node in ["kafka-2", "kafka-3"] {
+        assert_eq!(
+            services[node]["profiles"],
+            serde_json::json!(["cluster"]),
+            "{node}"
+        );
+        assert_eq!(
+            services[node]["image"], services["kafka"]["image"],
+            "{node}"
+        );
+    }
+    let env: std::collections::BTreeMap<String, String> =
+        std::fs::read_to_string(root().join("compose/cluster.env"))
+            .expect("compose/cluster.env")
+            .lines()
+            .filter(|line| !line.starts_with('#'))
+            .filter_map(|line| line.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    assert_eq!(
+        env["KAFKA_CONTROLLER_QUORUM_VOTERS"],
+        "1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"
+    );
+    assert_eq!(
+        env["KAFKA_BOOTSTRAP_SERVERS"],
+        "kafka:9092,kafka-2:9092,kafka-3:9092"
+    );
+    assert_eq!(
+        (
+            env["KAFKA_INTERNAL_REPLICAS"].as_str(),
+            env["KAFKA_MIN_INSYNC_REPLICAS"].as_str()
+        ),
+        ("3", "2")
+    );
+    let file = std::fs::read_to_string(root().join("docker-compose.yml")).expect("compose file");
+    for name in env.keys() {
+        assert!(
+            file.contains(&format!("${{{name}:-")),
+            "{name} has a single-broker default in the file"
+        );
+    }
+    // Every service of ours that talks to Kafka waits for each broker that
+    // runs: topics are created with as many replicas as brokers answer.
+    for (name, service) in services {
+        if service["environment"]
+            .get("KAFKA_BOOTSTRAP_SERVERS")
+            .is_none()
+            || service.get("build").is_none()
+        {
+            continue;
+        }
+        let depends = &service["depends_on"];
+        assert_eq!(depends["kafka"]["condition"], "service_healthy", "{name}");
+        for node in ["kafka-2", "kafka-3"] {
+            assert_eq!(
+                depends[node]["required"], false,
+                "{name} waits for {node} when it runs"
+            );
+        }
+    }
 }

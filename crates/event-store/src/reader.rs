@@ -13,7 +13,7 @@ use rdkafka::message::Headers;
 use rdkafka::{Offset, TopicPartitionList};
 
 use crate::KafkaConfig;
-use crate::store::QuietEof;
+use crate::store::{QuietEof, is_transient};
 
 /// One record as a `read_committed` consumer sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -112,6 +112,9 @@ pub async fn read_committed_to_end(
             }),
             Err(KafkaError::PartitionEOF(partition)) => {
                 open.remove(&partition);
+            }
+            Err(error) if is_transient(&error) => {
+                tracing::warn!(%error, "read interrupted; the consumer retries");
             }
             Err(error) => return Err(kafka(error)),
         }

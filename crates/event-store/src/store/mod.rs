@@ -19,7 +19,9 @@ pub use partition_store::{
     StoreOptions,
 };
 pub use registry::{FoldMetrics, Registry, Restored};
-pub(crate) use restore::{QuietEof, changelog_entry, consumer_position, is_end_of_partition};
+pub(crate) use restore::{
+    QuietEof, changelog_entry, consumer_position, is_end_of_partition, is_transient,
+};
 pub use restore::{RestoreError, restore_partition};
 pub use standby::{Replica, Standbys};
 

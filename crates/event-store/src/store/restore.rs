@@ -72,6 +72,33 @@ pub(crate) fn consumer_position<C: ConsumerContext>(
     }
 }
 
+/// True for consumer errors librdkafka recovers from by itself: a broker
+/// restarting or unreachable for a moment, a leader moving. The consumer
+/// reports them and goes on fetching, so a reader waits rather than fails.
+pub(crate) fn is_transient(error: &KafkaError) -> bool {
+    use rdkafka::types::RDKafkaErrorCode as Code;
+    let code = match error {
+        KafkaError::MessageConsumption(code) | KafkaError::Global(code) => *code,
+        _ => return false,
+    };
+    matches!(
+        code,
+        Code::BrokerTransportFailure
+            | Code::AllBrokersDown
+            | Code::OperationTimedOut
+            | Code::RequestTimedOut
+            | Code::NotLeaderForPartition
+            | Code::LeaderNotAvailable
+            | Code::NetworkException
+            | Code::NotCoordinator
+            | Code::CoordinatorNotAvailable
+            | Code::CoordinatorLoadInProgress
+            | Code::UnknownLeaderEpoch
+            | Code::FencedLeaderEpoch
+            | Code::OffsetNotAvailable
+    )
+}
+
 /// A consumer context for reading to the end: the end of a partition is
 /// expected, not an error worth a log line.
 pub(crate) struct QuietEof;
@@ -144,6 +171,9 @@ pub fn restore_partition(
                 batch.extend(changelog_entry(&message));
             }
             Some(Err(KafkaError::PartitionEOF(_))) => break,
+            Some(Err(error)) if is_transient(&error) => {
+                tracing::warn!(partition, %error, "changelog read interrupted; the consumer retries");
+            }
             Some(Err(error)) => return Err(error.into()),
             None => tracing::warn!(partition, "no changelog data for 30 s; still waiting"),
         }
