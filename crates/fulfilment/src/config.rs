@@ -16,7 +16,7 @@ pub struct Config {
     /// `<topic prefix>-fulfilment`).
     #[arg(long, env = "FULFILMENT_GROUP_ID")]
     pub group_id: Option<String>,
-    /// This instance's stable name (its static group membership).
+    /// This instance's name (its client id on the brokers).
     #[arg(long, env = "FULFILMENT_INSTANCE_ID", default_value = "fulfilment-0")]
     pub instance_id: String,
     /// order-service, whose API carries every command out.

@@ -53,9 +53,11 @@ pub async fn run(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Res
     let consumer: StreamConsumer = kafka
         .self_positioned_consumer_config(&config.group_id())
         .set("auto.offset.reset", "earliest")
-        // Static membership: a restarted instance takes its partitions back at once.
-        .set("group.instance.id", &config.instance_id)
-        .set("session.timeout.ms", "10000")
+        // A dynamic member, not a static one: librdkafka fences a static member
+        // whose session expired during a coordinator failover by its own new
+        // join, fatally (librdkafka#3437); a dynamic one just joins again. A
+        // restart costs a rebalance, and nothing is lost: offsets are
+        // committed after the work.
         .create()
         .context("creating the consumer")?;
     consumer

@@ -73,10 +73,11 @@ impl Application {
             // The end of a partition is reported, so the position past its
             // last transaction marker is committed (`ingest`).
             .set("enable.partition.eof", "true")
-            // Static membership: a restarted instance takes its partitions
-            // back at once instead of waiting out the session.
-            .set("group.instance.id", &config.instance_id)
-            .set("session.timeout.ms", "10000")
+            // A dynamic member, not a static one: librdkafka fences a static member
+            // whose session expired during a coordinator failover by its own new
+            // join, fatally (librdkafka#3437); a dynamic one just joins again. A
+            // restart costs a rebalance, and nothing is lost: offsets are
+            // committed after the work.
             .create_with_context(IngestContext)
             .context("creating the consumer")?;
         let subscribed: Vec<&str> = sources.keys().map(|topic| &**topic).collect();

@@ -479,6 +479,18 @@ mod tests {
     }
 
     #[test]
+    fn help_never_shows_a_secret_from_the_environment() {
+        use clap::CommandFactory;
+        let command = Cli::command();
+        let secrets: Vec<_> = command
+            .get_arguments()
+            .filter(|a| a.get_id().as_str().contains("password"))
+            .collect();
+        assert_eq!(secrets.len(), 2, "the SASL and the key password");
+        assert!(secrets.iter().all(|a| a.is_hide_env_values_set()));
+    }
+
+    #[test]
     fn settings_that_cannot_work_are_refused_by_name() {
         let refused = |args: &[&str], env_pairs: &[(&str, &str)]| {
             parse(args)

@@ -115,7 +115,7 @@ impl From<serde_json::Error> for ProcessorError {
 /// The consumer's context: owns the fold, so rebalance callbacks can commit,
 /// abort and restore on the consumer thread at the right moment.
 struct FoldContext<A: Aggregate> {
-    fold: Mutex<Fold<A>>,
+    fold: Arc<Mutex<Fold<A>>>,
     registry: Arc<Registry>,
     events_topic: String,
 }
@@ -207,12 +207,50 @@ pub fn run<A: Aggregate>(
         &transactional_id,
         config.transaction_timeout(),
     )?;
-    let context = FoldContext::<A> {
-        fold: Mutex::new(Fold::new(config.clone(), producer, registry.clone())),
-        registry,
-        events_topic: config.topics.events.clone(),
-    };
-    let consumer: BaseConsumer<FoldContext<A>> = config
+    let fold = Arc::new(Mutex::new(Fold::new(
+        config.clone(),
+        producer,
+        registry.clone(),
+    )));
+    loop {
+        let context = FoldContext::<A> {
+            fold: fold.clone(),
+            registry: registry.clone(),
+            events_topic: config.topics.events.clone(),
+        };
+        let consumer = member(&config, context)?;
+        consumer.subscribe(&[&config.topics.events])?;
+        tracing::info!(group = %config.group_id, instance = %config.instance_id, "processor started");
+        match fold_until_stopped(&consumer, &config, &stop)? {
+            Membership::Stopped => break,
+            // librdkafka fences a static member whose session expired (a
+            // coordinator failover longer than the session) by its own new
+            // join; the consumer is dead for good (librdkafka#3437). The
+            // lost assignment was released already: join again.
+            Membership::Fenced(error) => {
+                tracing::warn!(%error, "the consumer was fenced; joining the group again");
+                registry.set_joined(false);
+            }
+        }
+    }
+    tracing::info!("processor stopped after committing its work");
+    Ok(())
+}
+
+/// Why a consumer's run ended.
+enum Membership {
+    /// `stop` was set; the work folded so far is committed.
+    Stopped,
+    /// The consumer hit a fatal error and must be replaced.
+    Fenced(KafkaError),
+}
+
+/// The group member that feeds the fold.
+fn member<A: Aggregate>(
+    config: &ProcessorConfig,
+    context: FoldContext<A>,
+) -> Result<BaseConsumer<FoldContext<A>>, KafkaError> {
+    config
         .kafka
         .client_config()
         .set("group.id", &config.group_id)
@@ -249,31 +287,41 @@ pub fn run<A: Aggregate>(
         // after a takeover is not left one marker short.
         .set("enable.partition.eof", "true")
         .set("statistics.interval.ms", "1000")
-        .create_with_context(context)?;
-    consumer.subscribe(&[&config.topics.events])?;
-    tracing::info!(group = %config.group_id, instance = %config.instance_id, "processor started");
+        .create_with_context(context)
+}
 
+/// Polls and folds until `stop` is set, a fatal consumer error, or a failure.
+fn fold_until_stopped<A: Aggregate>(
+    consumer: &BaseConsumer<FoldContext<A>>,
+    config: &ProcessorConfig,
+    stop: &AtomicBool,
+) -> Result<Membership, ProcessorError> {
     let mut next_commit = Instant::now() + config.commit_interval;
     while !stop.load(Ordering::Relaxed) {
         let message = consumer.poll(next_commit.saturating_duration_since(Instant::now()));
         let mut fold = consumer.context().lock();
         match message {
-            Some(Ok(message)) => fold.fold_record(&consumer, &message)?,
+            Some(Ok(message)) => fold.fold_record(consumer, &message)?,
             Some(Err(KafkaError::PartitionEOF(partition))) => {
-                fold.reached_end(&consumer, partition);
+                fold.reached_end(consumer, partition);
+            }
+            Some(Err(error @ KafkaError::MessageConsumptionFatal(_))) => {
+                // Nothing open may be committed by a member that is gone.
+                let owned = fold.owned();
+                fold.abort_lost(&owned);
+                return Ok(Membership::Fenced(error));
             }
             Some(Err(error)) => tracing::warn!(%error, "consumer error"),
             None => {}
         }
         if Instant::now() >= next_commit {
-            fold.commit(&consumer)?;
+            fold.commit(consumer)?;
             next_commit = Instant::now() + config.commit_interval;
         }
         if let Some(error) = fold.failure.take() {
             return Err(error);
         }
     }
-    consumer.context().lock().commit(&consumer)?;
-    tracing::info!("processor stopped after committing its work");
-    Ok(())
+    consumer.context().lock().commit(consumer)?;
+    Ok(Membership::Stopped)
 }
