@@ -122,11 +122,7 @@ struct FoldContext<A: Aggregate> {
 
 impl<A: Aggregate> FoldContext<A> {
     fn lock(&self) -> MutexGuard<'_, Fold<A>> {
-        // A panic while holding the lock poisons it; the state it guards is
-        // still the fold's, which recovers through its own error handling.
-        self.fold
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.fold)
     }
 }
 
@@ -151,6 +147,12 @@ impl<A: Aggregate> ClientContext for FoldContext<A> {
             }
         }
     }
+}
+
+fn lock<A: Aggregate>(fold: &Mutex<Fold<A>>) -> MutexGuard<'_, Fold<A>> {
+    // A panic while holding the lock poisons it; the state it guards is
+    // still the fold's, which recovers through its own error handling.
+    fold.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn partitions(list: &TopicPartitionList) -> Vec<i32> {
@@ -221,7 +223,15 @@ pub fn run<A: Aggregate>(
         let consumer = member(&config, context)?;
         consumer.subscribe(&[&config.topics.events])?;
         tracing::info!(group = %config.group_id, instance = %config.instance_id, "processor started");
-        match fold_until_stopped(&consumer, &config, &stop)? {
+        let ended = fold_until_stopped(&consumer, &config, &stop)?;
+        // Closing a fenced consumer runs its rebalance callbacks against a
+        // client being destroyed; what fails there is that member's, not
+        // the next one's.
+        drop(consumer);
+        if let Some(error) = lock(&fold).failure.take() {
+            tracing::debug!(%error, "closing the old consumer failed");
+        }
+        match ended {
             Membership::Stopped => break,
             // librdkafka fences a static member whose session expired (a
             // coordinator failover longer than the session) by its own new
@@ -305,14 +315,22 @@ fn fold_until_stopped<A: Aggregate>(
             Some(Err(KafkaError::PartitionEOF(partition))) => {
                 fold.reached_end(consumer, partition);
             }
-            Some(Err(error @ KafkaError::MessageConsumptionFatal(_))) => {
-                // Nothing open may be committed by a member that is gone.
-                let owned = fold.owned();
-                fold.abort_lost(&owned);
-                return Ok(Membership::Fenced(error));
-            }
             Some(Err(error)) => tracing::warn!(%error, "consumer error"),
             None => {}
+        }
+        // A fatal consumer error may surface in the poll's result or only in
+        // a rebalance callback that then failed: either way, this member is
+        // gone, and nothing open may be committed by it.
+        if let Some((code, reason)) = consumer.client().fatal_error() {
+            let owned = fold.owned();
+            fold.abort_lost(&owned);
+            if let Some(error) = fold.failure.take() {
+                tracing::debug!(%error, "after the consumer's fatal error");
+            }
+            tracing::warn!(?code, reason, "fatal consumer error");
+            return Ok(Membership::Fenced(KafkaError::MessageConsumptionFatal(
+                code,
+            )));
         }
         if Instant::now() >= next_commit {
             fold.commit(consumer)?;
