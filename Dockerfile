@@ -7,9 +7,10 @@
 # only the project's crates; a change to a dependency rebuilds it.
 
 FROM rust:1-bookworm AS chef
-# librocksdb-sys needs libclang; librdkafka builds with cmake.
+# librocksdb-sys needs libclang; librdkafka builds with cmake, and links
+# OpenSSL for TLS and SASL/SCRAM.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends libclang-dev clang cmake \
+ && apt-get install -y --no-install-recommends libclang-dev clang cmake libssl-dev pkg-config \
  && rm -rf /var/lib/apt/lists/*
 RUN cargo install cargo-chef --locked --version 0.1.78
 WORKDIR /src
@@ -29,9 +30,10 @@ RUN cargo build --release --locked --workspace --bins \
        target/release/fulfilment target/release/loadgen target/release/sinks /out/
 
 FROM debian:bookworm-slim
-# curl for the healthchecks.
+# curl for the healthchecks; OpenSSL for librdkafka's TLS; the CA
+# certificates for brokers signed by a public CA.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl \
+ && apt-get install -y --no-install-recommends ca-certificates curl libssl3 \
  && rm -rf /var/lib/apt/lists/*
 COPY --from=build /out/ /usr/local/bin/
 # The projector's state stores live here; the services run unprivileged.

@@ -46,12 +46,14 @@ impl SaslListener {
             .rsplit_once(':')
             .ok_or_else(|| anyhow::anyhow!("KAFKA_BOOTSTRAP_SERVERS={plaintext} has no port"))?;
         let port: u16 = port.parse()?;
-        let ca = state_dir().join("kafka/tls/ca.pem");
-        anyhow::ensure!(
-            ca.exists(),
-            "{} is missing: the broker at {plaintext} was not started by scripts/infra up, so it has no SASL_SSL listener",
-            ca.display()
-        );
+        let ca = Some(state_dir().join("kafka/tls/ca.pem"))
+            .filter(|ca| ca.exists())
+            .or_else(|| running_broker_ca(port))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "the broker at {plaintext} was not started by scripts/infra up, so it has no SASL_SSL listener"
+                )
+            })?;
         Ok(Self {
             bootstrap: format!("{host}:{}", port + 2),
             ca,
@@ -73,6 +75,35 @@ impl SaslListener {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
     }
+}
+
+/// The CA of the scripts' broker listening on `port`, found from its
+/// process (`kafka.Kafka <state>/server.properties`): a broker started from
+/// another checkout, which `scripts/infra up` then uses, keeps its CA there.
+fn running_broker_ca(port: u16) -> Option<PathBuf> {
+    let listener = format!("PLAINTEXT://127.0.0.1:{port},");
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = cmdline
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            let config = args.iter().skip_while(|a| *a != "kafka.Kafka").nth(1)?;
+            let properties = std::fs::read_to_string(config).ok()?;
+            let keystore = properties
+                .lines()
+                .find(|l| l.starts_with("listeners=") && l.contains(&listener))
+                .and_then(|_| {
+                    properties
+                        .lines()
+                        .find_map(|l| l.strip_prefix("ssl.keystore.location="))
+                })?;
+            let ca = Path::new(keystore).parent()?.join("ca.pem");
+            ca.exists().then_some(ca)
+        })
 }
 
 /// A Kafka cluster of a test's own, run by `scripts/infra up --brokers N`

@@ -246,3 +246,35 @@ async fn a_wrong_password_stops_a_service_at_start_naming_the_setting() -> anyho
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }
+
+#[tokio::test]
+async fn plain_and_scram_both_authenticate_and_a_wrong_user_is_refused() -> anyhow::Result<()> {
+    use event_store::KafkaConfig;
+    use event_store::probe::{ConnectError, check_connection};
+    let listener = SaslListener::shared()?;
+    let config = |mechanism: &str, user: &str| {
+        let mut kafka = KafkaConfig::new(&listener.bootstrap, "sasl-check");
+        kafka
+            .properties
+            .set("security.protocol", "SASL_SSL")
+            .set("sasl.mechanism", mechanism)
+            .set("sasl.username", user)
+            .set("sasl.password", SASL_PASSWORD)
+            .set("ssl.ca.location", listener.ca.display().to_string());
+        kafka
+    };
+    for mechanism in ["PLAIN", "SCRAM-SHA-512"] {
+        let brokers = check_connection(
+            &config(mechanism, e2e::kafka::SASL_USER),
+            Duration::from_secs(30),
+        )
+        .await?;
+        assert!(brokers >= 1, "{mechanism}");
+        let refused = check_connection(&config(mechanism, "nobody"), Duration::from_secs(30)).await;
+        assert!(
+            matches!(refused, Err(ConnectError::Authentication(_))),
+            "{mechanism}: {refused:?}"
+        );
+    }
+    Ok(())
+}
