@@ -190,3 +190,58 @@ pub async fn wait_for_orders(tally: &Tally, count: usize) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+impl Tally {
+    /// Prints what the clients saw and fails when any answer was wrong.
+    pub async fn assert_none_wrong(&self) -> anyhow::Result<()> {
+        let wrong = self.wrong.lock().await;
+        println!(
+            "answers: {} correct, {} retried, {} wrong; {} orders",
+            self.ok.load(Ordering::Relaxed),
+            self.retryable.load(Ordering::Relaxed),
+            wrong.len(),
+            self.orders.lock().await.len()
+        );
+        anyhow::ensure!(
+            wrong.is_empty(),
+            "wrong answers: {:#?}",
+            &wrong[..wrong.len().min(10)]
+        );
+        Ok(())
+    }
+
+    /// Every order the clients were acknowledged, read through the projector
+    /// `via(n)` for the n-th, equals the fold of the log and is where its
+    /// client left it: no acknowledged command lost, none applied twice.
+    pub async fn assert_orders_are_the_fold(
+        &self,
+        http: &reqwest::Client,
+        fold: &crate::fold::LogFold,
+        via: impl Fn(usize) -> String,
+    ) -> anyhow::Result<()> {
+        let expected = self.orders.lock().await.clone();
+        for (n, (id, (version, status))) in expected.iter().enumerate() {
+            let via = via(n);
+            let answer: Value = http
+                .get(format!(
+                    "{via}/orders/{id}?min_version={version}&wait_ms=20000"
+                ))
+                .send()
+                .await?
+                .json()
+                .await?;
+            anyhow::ensure!(
+                answer == serde_json::to_value(&fold.snapshots[id])?,
+                "order {id} via {via} is the fold of the log: {answer}"
+            );
+            anyhow::ensure!(
+                (
+                    answer["version"].as_u64(),
+                    answer["state"]["status"].as_str()
+                ) == (Some(*version), Some(*status)),
+                "order {id} is where its client left it (version {version}, {status}): {answer}"
+            );
+        }
+        Ok(())
+    }
+}

@@ -189,20 +189,7 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     for client in clients {
         client.await?;
     }
-    let wrong = tally.wrong.lock().await;
-    println!(
-        "answers: {} correct, {} retried, {} wrong; {} orders",
-        tally.ok.load(Ordering::Relaxed),
-        tally.retryable.load(Ordering::Relaxed),
-        wrong.len(),
-        tally.orders.lock().await.len()
-    );
-    assert!(
-        wrong.is_empty(),
-        "wrong answers: {:#?}",
-        &wrong[..wrong.len().min(10)]
-    );
-    drop(wrong);
+    tally.assert_none_wrong().await?;
     println!("| fault | longest without an ack | retried answers | before | during | after |");
     println!("|---|---|---|---|---|---|");
     for line in &report {
@@ -213,31 +200,9 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     // and equals the fold of the log.
     let kafka = cluster.kafka(&format!("e2e-{run}"));
     let fold = fold_log(&kafka, &topics.events).await?;
-    let expected = tally.orders.lock().await.clone();
-    for (id, (version, status)) in &expected {
-        let answer: Value = http
-            .get(format!(
-                "{}/orders/{id}?min_version={version}&wait_ms=20000",
-                projector.url
-            ))
-            .send()
-            .await?
-            .json()
-            .await?;
-        assert_eq!(
-            answer,
-            serde_json::to_value(&fold.snapshots[id])?,
-            "order {id} is the fold of the log"
-        );
-        assert_eq!(
-            (
-                answer["version"].as_u64(),
-                answer["state"]["status"].as_str()
-            ),
-            (Some(*version), Some(*status)),
-            "order {id} is where its client left it"
-        );
-    }
+    tally
+        .assert_orders_are_the_fold(&http, &fold, |_| projector.url.clone())
+        .await?;
 
     // The changes topic holds each accepted event once.
     let changes = read_committed_to_end(&kafka, &topics.changes).await?;

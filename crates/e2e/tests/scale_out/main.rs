@@ -205,19 +205,7 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
         client.await?;
     }
 
-    let wrong = tally.wrong.lock().await;
-    println!(
-        "answers: {} correct, {} retryable, {} wrong; {} orders",
-        tally.ok.load(Ordering::Relaxed),
-        tally.retryable.load(Ordering::Relaxed),
-        wrong.len(),
-        tally.orders.lock().await.len()
-    );
-    assert!(
-        wrong.is_empty(),
-        "wrong answers: {:#?}",
-        &wrong[..wrong.len().min(10)]
-    );
+    tally.assert_none_wrong().await?;
 
     // Every order's state, read through any instance (forwarded to its
     // owner), equals the fold of the log and the client's own model.
@@ -231,31 +219,9 @@ async fn a_killed_projector_is_taken_over_and_no_answer_is_wrong() -> anyhow::Re
             "the standby answer for {id} is the fold at its version"
         );
     }
-    let expected = tally.orders.lock().await.clone();
-    for (n, (id, (version, status))) in expected.iter().enumerate() {
-        let via = &projector_urls[n % 3];
-        let answer: Value = http
-            .get(format!(
-                "{via}/orders/{id}?min_version={version}&wait_ms=20000"
-            ))
-            .send()
-            .await?
-            .json()
-            .await?;
-        let folded = serde_json::to_value(&fold.snapshots[id])?;
-        assert_eq!(
-            answer, folded,
-            "order {id} via {via} is the fold of the log"
-        );
-        assert_eq!(
-            (
-                answer["version"].as_u64(),
-                answer["state"]["status"].as_str()
-            ),
-            (Some(*version), Some(*status)),
-            "order {id} is where its client left it"
-        );
-    }
+    tally
+        .assert_orders_are_the_fold(&http, &fold, |n| projector_urls[n % 3].clone())
+        .await?;
     drop(services);
     drop(projectors);
     // Kept when the test fails, for the logs.
