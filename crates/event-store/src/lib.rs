@@ -15,6 +15,8 @@
 //!   consumer group's own description.
 //! - [`probe`]: is the cluster reachable (readiness).
 //! - [`reader`]: reads a topic's committed records up to its current end.
+//! - [`trace_context`]: W3C `traceparent`, carried in record headers from the
+//!   request that caused a command to the effects it caused.
 //!
 //! Only this crate knows rdkafka's and RocksDB's APIs; services see the types
 //! defined here.
@@ -29,6 +31,7 @@ pub mod processor;
 pub mod reader;
 pub mod store;
 pub mod topics;
+pub mod trace_context;
 pub mod transaction;
 
 pub use appender::{AppendError, AppendRecord, Appender, AppenderSettings};

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, SystemTime};
 
-use lettre::message::header::ContentType;
+use event_store::trace_context::TRACEPARENT;
+use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use reqwest::StatusCode;
 use reqwest::header::RETRY_AFTER;
@@ -121,8 +122,12 @@ impl Deliverer {
             // Unique per effect and stable across retries: a receiver can
             // drop the rare duplicate.
             .message_id(Some(message_id(effect)))
-            .header(ContentType::TEXT_PLAIN)
-            .body(email.text.clone());
+            .header(ContentType::TEXT_PLAIN);
+        let message = match &effect.traceparent {
+            Some(traceparent) => message.header(Traceparent(traceparent.clone())),
+            None => message,
+        }
+        .body(email.text.clone());
         let message = match message {
             Ok(message) => message,
             Err(error) => return Attempt::Permanent(error.to_string()),
@@ -146,16 +151,17 @@ impl Deliverer {
         now: i64,
     ) -> Attempt {
         let signature = target.secret.sign(&effect.id, now, &effect.body);
-        let sent = self
+        let mut request = self
             .http
             .post(&target.url)
             .header("content-type", "application/json")
             .header("webhook-id", &effect.id)
             .header("webhook-timestamp", now.to_string())
-            .header("webhook-signature", signature)
-            .body(effect.body.clone())
-            .send()
-            .await;
+            .header("webhook-signature", signature);
+        if let Some(traceparent) = &effect.traceparent {
+            request = request.header(TRACEPARENT, traceparent);
+        }
+        let sent = request.body(effect.body.clone()).send().await;
         let response = match sent {
             Ok(response) => response,
             Err(error) => {
@@ -259,5 +265,24 @@ mod tests {
             let full = base.saturating_mul(1 << attempt.min(16)).min(cap);
             assert!(wait >= full / 2 && wait <= full, "{attempt}: {wait:?}");
         }
+    }
+}
+
+/// The e-mail header that carries the effect's trace context, as webhooks
+/// carry `traceparent`.
+#[derive(Clone)]
+struct Traceparent(String);
+
+impl Header for Traceparent {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Traceparent")
+    }
+
+    fn parse(value: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(value.to_owned()))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.clone())
     }
 }

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use event_store::trace_context::TraceParent;
 use rdkafka::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
 use rdkafka::error::KafkaError;
+use rdkafka::message::Headers;
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::retry::Backoff;
@@ -34,6 +36,8 @@ struct Record {
     offset: i64,
     key: Vec<u8>,
     payload: Vec<u8>,
+    /// The trace the change record carries (the fold's span).
+    trace: Option<TraceParent>,
 }
 
 /// The consumer's context: the end of a partition is an event ingest uses
@@ -163,6 +167,11 @@ impl Ingest {
                 offset: message.offset(),
                 key: message.key().unwrap_or_default().to_vec(),
                 payload: message.payload().unwrap_or_default().to_vec(),
+                trace: message.headers().and_then(|headers| {
+                    TraceParent::from_headers(
+                        headers.iter().filter_map(|h| Some((h.key, h.value?))),
+                    )
+                }),
             });
         }
         batch
@@ -178,7 +187,14 @@ impl Ingest {
         let mut effects = Vec::new();
         for record in batch {
             match (record.effects_of)(&record.payload, !self.webhook_urls.is_empty()) {
-                Ok(of_record) => effects.extend(of_record),
+                Ok(of_record) => effects.extend(of_record.into_iter().map(|mut effect| {
+                    // Each effect is a span of the trace, one per kind.
+                    let salt = effect.kind as u8 + 1;
+                    effect.traceparent = record
+                        .trace
+                        .map(|t| t.child_for(&effect.event_id, salt).to_string());
+                    effect
+                })),
                 Err(error) => {
                     tracing::warn!(
                         topic = &*record.topic,

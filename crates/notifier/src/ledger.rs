@@ -118,16 +118,18 @@ impl Ledger {
             rows.event_id.push(effect.event_id);
             rows.event_type.push(effect.event_type.clone());
             rows.payload.push(payload(effect)?);
+            rows.traceparent.push(effect.traceparent.clone());
         }
         let inserted = sqlx::query(
             "INSERT INTO effects (effect_id, destination, kind, entity_type, entity_id, event_id,
-                                  event_type, payload, state, attempts, next_attempt_at)
+                                  event_type, payload, traceparent, state, attempts,
+                                  next_attempt_at)
              SELECT id, destination, kind, entity_type, entity_id, event_id, event_type, payload,
-                    'pending', 0, now()
+                    traceparent, 'pending', 0, now()
              FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::uuid[], $6::uuid[],
-                         $7::text[], $8::bytea[])
+                         $7::text[], $8::bytea[], $9::text[])
                   WITH ORDINALITY AS t(id, destination, kind, entity_type, entity_id, event_id,
-                                       event_type, payload, n)
+                                       event_type, payload, traceparent, n)
              ORDER BY n
              ON CONFLICT (effect_id, destination) DO NOTHING",
         )
@@ -139,6 +141,7 @@ impl Ledger {
         .bind(&rows.event_id)
         .bind(&rows.event_type)
         .bind(&rows.payload)
+        .bind(&rows.traceparent)
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected())
@@ -176,7 +179,7 @@ impl Ledger {
              WHERE effects.effect_id = due.effect_id AND effects.destination = due.destination
              RETURNING effects.effect_id, effects.destination, effects.kind, effects.entity_type,
                        effects.entity_id, effects.event_id, effects.event_type, effects.payload,
-                       effects.attempts, effects.created_at, effects.seq",
+                       effects.traceparent, effects.attempts, effects.created_at, effects.seq",
         )
         .bind(destination)
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
@@ -305,6 +308,7 @@ struct Rows {
     event_id: Vec<Uuid>,
     event_type: Vec<String>,
     payload: Vec<Vec<u8>>,
+    traceparent: Vec<Option<String>>,
 }
 
 #[derive(sqlx::FromRow)]
@@ -317,6 +321,7 @@ struct DueRow {
     event_id: Uuid,
     event_type: String,
     payload: Vec<u8>,
+    traceparent: Option<String>,
     attempts: i32,
     created_at: DateTime<Utc>,
     seq: i64,
@@ -347,6 +352,7 @@ impl DueRow {
                 event_type: self.event_type,
                 email,
                 body,
+                traceparent: self.traceparent,
             },
             destination: self.destination,
             attempts: u32::try_from(self.attempts).unwrap_or(0),

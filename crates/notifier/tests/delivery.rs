@@ -33,6 +33,7 @@ fn effect(kind: Kind) -> Effect {
             text: "Thank you.".into(),
         }),
         body: br#"{"type":"OrderPlaced"}"#.to_vec(),
+        traceparent: None,
     }
 }
 

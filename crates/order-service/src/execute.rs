@@ -15,6 +15,7 @@ use chrono::Utc;
 use domain::aggregate::{
     Aggregate, CommandBatch, CommandMeta, ErrorKind, Refusal, Snapshot, Verdict,
 };
+use event_store::trace_context::{TRACEPARENT, TraceParent};
 use event_store::{AppendError, AppendRecord, Appender};
 use service_kit::Problem;
 use service_kit::problem::error_chain;
@@ -108,6 +109,9 @@ pub struct CommandRequest<A: Aggregate> {
     /// The entity id was just minted for this command, so no state exists to
     /// read: the first attempt decides on the empty state.
     pub new_id: bool,
+    /// This request's span in the caller's trace (or a new trace): the
+    /// parent of the fold, carried on the appended record.
+    pub trace: TraceParent,
 }
 
 /// Why a command did not take effect, by how the caller should treat it.
@@ -249,10 +253,13 @@ impl<A: Aggregate> Executor<A> {
                     topic: self.events_topic.clone(),
                     key: request.aggregate_id.to_string().into_bytes(),
                     payload: batch.encode(A::TYPE),
-                    headers: vec![(
-                        "command_id".into(),
-                        request.command_id.to_string().into_bytes(),
-                    )],
+                    headers: vec![
+                        (
+                            "command_id".into(),
+                            request.command_id.to_string().into_bytes(),
+                        ),
+                        (TRACEPARENT.into(), request.trace.to_string().into_bytes()),
+                    ],
                 })
                 .await?;
             tracing::debug!(

@@ -44,6 +44,8 @@ pub struct Received {
     pub body: Vec<u8>,
     /// When it arrived.
     pub at: chrono::DateTime<chrono::Utc>,
+    /// Its `traceparent` header, if any.
+    pub traceparent: Option<String>,
 }
 
 /// The running endpoint.
@@ -161,6 +163,7 @@ async fn receive(State(sink): State<Arc<Sink>>, headers: HeaderMap, body: Bytes)
             status: if hang { 0 } else { status.as_u16() },
             body: body.to_vec(),
             at,
+            traceparent: Some(header("traceparent")).filter(|t| !t.is_empty()),
         });
     let mut response = status.into_response();
     if status == StatusCode::TOO_MANY_REQUESTS {

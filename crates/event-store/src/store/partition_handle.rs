@@ -208,7 +208,16 @@ impl PartitionHandle {
         Ok(FoldedRead { value, folded })
     }
 
-    /// The input's end, as last seen.
+    /// Records not folded yet: from the folded position to the end a
+    /// `read_committed` consumer can reach. Both count the last
+    /// transaction's commit marker once the fold has reached the end, so a
+    /// partition with nothing left to do reads 0, not 1.
+    pub fn lag(&self) -> i64 {
+        let folded = self.folded().max(self.committed());
+        (self.high_watermark() - folded).max(0)
+    }
+
+    /// The input's end (its last stable offset), as last seen.
     pub fn high_watermark(&self) -> i64 {
         self.high_watermark.load(Ordering::Relaxed)
     }

@@ -77,6 +77,10 @@ pub struct Effect {
     pub email: Option<Email>,
     /// For webhooks: the JSON body.
     pub body: Vec<u8>,
+    /// The W3C `traceparent` of this effect's span, in the trace of the
+    /// request that caused the event: sent with the webhook and in the
+    /// e-mail's headers. Set by ingest from the change record's header.
+    pub traceparent: Option<String>,
 }
 
 impl Effect {
@@ -102,6 +106,7 @@ impl Effect {
             event_type: envelope.event.event_type().to_owned(),
             email: None,
             body: serde_json::to_vec(&body).map_err(ChangeError::new)?,
+            traceparent: None,
         })
     }
 }

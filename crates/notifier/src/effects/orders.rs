@@ -26,6 +26,7 @@ pub fn effects_of(payload: &[u8], webhooks: bool) -> Result<Vec<Effect>, ChangeE
                 text: email.1,
             }),
             body: Vec::new(),
+            traceparent: None,
         });
     }
     if webhooks {

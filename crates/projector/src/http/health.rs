@@ -177,7 +177,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
         .gauge(
             "projector_lag",
             "Records not yet folded, per owned partition.",
-            &owned(|h| (h.high_watermark() - h.committed()).max(0)),
+            &owned(|h| h.lag()),
         );
     let read_model = |value: fn(&read_model::PipelineMetrics) -> &AtomicU64| -> Samples {
         state

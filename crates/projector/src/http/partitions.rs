@@ -31,7 +31,7 @@ pub struct PartitionView {
     committed_offset: i64,
     /// The partition's last stable offset, as last seen.
     end_offset: i64,
-    /// Records not yet folded and committed.
+    /// Records not folded yet: 0 once the partition has nothing left to do.
     lag: i64,
 }
 
@@ -72,14 +72,15 @@ pub async fn list(
         .owned()
         .iter()
         .map(|handle| {
-            let (committed, end) = (handle.committed(), handle.high_watermark());
+            let (committed, folded) = (handle.committed(), handle.folded());
+            let end = handle.high_watermark().max(committed);
             PartitionView {
                 partition: handle.partition,
                 status: handle.status(),
-                folded_offset: handle.folded(),
+                folded_offset: folded,
                 committed_offset: committed,
-                end_offset: end.max(committed),
-                lag: (end - committed).max(0),
+                end_offset: end,
+                lag: handle.lag(),
             }
         })
         .collect();

@@ -194,3 +194,35 @@ async fn bad_requests_get_problem_details() -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lag_reads_zero_once_everything_is_folded() -> anyhow::Result<()> {
+    let (topics, projector) = start_projector(&[]).await?;
+    // Transactions end in a commit marker, which the end offset counts.
+    crate::support::write(&topics, 30, 90, 5, 7).await?;
+    let partitions = crate::support::eventually(
+        "every partition folded to its end",
+        std::time::Duration::from_secs(30),
+        async || {
+            let (_, ownership) = projector.json("/partitions").await;
+            let partitions = ownership["partitions"].as_array()?.clone();
+            let done = partitions.len() == PARTITIONS as usize
+                && partitions
+                    .iter()
+                    .all(|p| p["folded_offset"] == p["end_offset"]);
+            done.then_some(partitions)
+        },
+    )
+    .await;
+    for partition in &partitions {
+        assert_eq!(partition["lag"], 0, "nothing left to fold: {partition}");
+    }
+    assert!(
+        partitions
+            .iter()
+            .any(|p| p["end_offset"].as_i64() > Some(0)),
+        "records were written: {partitions:?}"
+    );
+    assert_eq!(projector.metric("projector_lag").await, 0.0);
+    Ok(())
+}

@@ -21,7 +21,7 @@ use domain::aggregate::{
     Aggregate, CommandBatch, DecodeError, Envelope, EventPayload, Snapshot, Verdict,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
@@ -30,6 +30,7 @@ use crate::store::{
     CommittedWrites, Encoded, PartitionHandle, PartitionStatus, PartitionStore, Positions,
     Registry, RestoreError, Restored, consumer_position, restore_partition, store_path,
 };
+use crate::trace_context::{TRACEPARENT, TraceParent};
 use crate::transaction::{OutgoingRecord, TransactionalProducer, TxError, TxErrorKind};
 
 mod commit;
@@ -111,8 +112,11 @@ impl<A: Aggregate> Fold<A> {
         let _entered = span.enter();
         let key = message.key().unwrap_or_default();
         let payload = message.payload().unwrap_or_default();
+        let trace = message.headers().and_then(|headers| {
+            TraceParent::from_headers(headers.iter().filter_map(|h| Some((h.key, h.value?))))
+        });
         match decode::<A>(key, payload) {
-            Ok(batch) => self.fold_batch(partition, offset, key, &batch)?,
+            Ok(batch) => self.fold_batch(partition, offset, key, &batch, trace)?,
             Err(error) if error.needs_newer_code() => {
                 self.stop_partition(consumer, partition, offset, &error);
                 return Ok(());
@@ -156,6 +160,7 @@ impl<A: Aggregate> Fold<A> {
         offset: i64,
         key: &[u8],
         batch: &CommandBatch<A::Event>,
+        trace: Option<TraceParent>,
     ) -> Result<(), ProcessorError> {
         self.begin()?;
         let Some(task) = self.tasks.get_mut(&partition) else {
@@ -186,14 +191,24 @@ impl<A: Aggregate> Fold<A> {
         task.handle.stage(id, encoded, batch.command_id(), outcome);
         tracing::debug!(aggregate_id = %id, command_id = %batch.command_id(), ?verdict, "judged");
 
+        // The trace goes on: this fold is a span of the command's trace,
+        // the parent of what consumes the changes.
+        let traceparent = trace.map(|t| t.child_for(&batch.command_id(), 0).to_string());
         for (event_type, change) in &changes {
+            let headers = [
+                ("event_type", event_type.as_bytes()),
+                (
+                    TRACEPARENT,
+                    traceparent.as_deref().unwrap_or_default().as_bytes(),
+                ),
+            ];
             self.producer.send(OutgoingRecord {
                 topic: &self.config.topics.changes,
                 key,
                 payload: change
                     .as_ref()
                     .map_err(|e| ProcessorError::Encode(e.to_string()))?,
-                headers: &[("event_type", event_type.as_bytes())],
+                headers: &headers[..if traceparent.is_some() { 2 } else { 1 }],
             })?;
         }
         let metrics = &self.registry.metrics;
