@@ -13,6 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
+use event_store::trace_context::TraceParent;
 use service_kit::retry::Backoff;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -154,6 +155,23 @@ impl Lane {
     /// One attempt at a claimed effect, and its outcome recorded (retrying
     /// PostgreSQL while it is away).
     async fn deliver(&self, due: Due, stopping: &watch::Receiver<bool>) {
+        // The effect's span of the trace that caused it, for the logs.
+        let trace = due
+            .effect
+            .traceparent
+            .as_deref()
+            .and_then(TraceParent::parse);
+        let span = tracing::info_span!(
+            "effect",
+            effect = %due.effect.id,
+            entity_id = %due.effect.entity_id,
+            trace_id = trace.map(|t| t.trace_id_hex()),
+            span_id = trace.map(|t| t.span_id_hex()),
+        );
+        self.deliver_in(due, stopping).instrument(span).await;
+    }
+
+    async fn deliver_in(&self, due: Due, stopping: &watch::Receiver<bool>) {
         let mut backoff = Backoff::default();
         let outcome = self.attempt(&due).await;
         loop {

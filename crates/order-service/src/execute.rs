@@ -205,7 +205,9 @@ impl<A: Aggregate> Executor<A> {
             "command",
             entity = A::TYPE,
             id = %request.aggregate_id,
-            command_id = %request.command_id
+            command_id = %request.command_id,
+            trace_id = %request.trace.trace_id_hex(),
+            span_id = %request.trace.span_id_hex(),
         );
         async {
             let _turn = self.lanes.turn(request.aggregate_id).await;

@@ -569,3 +569,47 @@ async fn assert_events_match(pool: &PgPool, fold: &LogFold) -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_stored_offsets_reach_each_partitions_end_at_rest() -> anyhow::Result<()> {
+    let db = TestDatabase::create().await?;
+    let topics = fresh_topics().await?;
+    let mut projector = projector_with_database(&topics, &db.url).await;
+    // Transactions end in a commit marker, which each partition's end counts.
+    write(&topics, 40, 120, 10, 0x5eed_0106).await?;
+    let pool =
+        read_model::connect(&db.url, &read_model::ORDERS, read_model::ORDERS.live, 2).await?;
+    let fold = fold_log(&kafka(), &topics.events).await?;
+    wait_until_equal(&pool, &fold).await?;
+
+    let probe = event_store::probe::KafkaProbe::new(&kafka())?;
+    let mut ends = BTreeMap::new();
+    for partition in 0..crate::support::PARTITIONS {
+        let end = probe
+            .end_offset(&topics.events, partition, Duration::from_secs(10))
+            .await?;
+        ends.insert(partition, end);
+    }
+    let stored = eventually(
+        "the offsets at the partitions' ends",
+        Duration::from_secs(20),
+        async || {
+            let rows: Vec<(i32, i64)> =
+                sqlx::query_as("SELECT partition, next_offset FROM offsets WHERE topic = $1")
+                    .bind(&topics.events)
+                    .fetch_all(&pool)
+                    .await
+                    .ok()?;
+            let stored: BTreeMap<i32, i64> = rows.into_iter().collect();
+            let at_end = ends
+                .iter()
+                .all(|(p, end)| stored.get(p).copied().unwrap_or(0) == *end);
+            at_end.then_some(stored)
+        },
+    )
+    .await;
+    assert!(stored.values().any(|end| *end > 0), "records were written");
+    projector.terminate();
+    pool.close().await;
+    db.drop().await
+}

@@ -251,6 +251,10 @@ impl<P: Projection> Pipeline<P> {
             .config
             .kafka
             .self_positioned_consumer_config(&self.config.group_id)
+            // The end of a partition is reported, so the stored offset can
+            // move past the last transaction marker: the model then reads
+            // as caught up (`offsets` at the end) when it is.
+            .set("enable.partition.eof", "true")
             .create()?;
         let mut backoff = Backoff::default();
         'resync: loop {
@@ -276,26 +280,28 @@ impl<P: Projection> Pipeline<P> {
             tracing::info!(partition, ?positions, "read model lane positioned");
 
             loop {
-                let Some(records) = self
+                let Some(Batch { records, ends }) = self
                     .next_batch(&consumer, &mut shutdown, limit, &positions)
                     .await?
                 else {
                     return Ok(());
                 };
-                if records.is_empty() {
+                if records.is_empty() && ends.is_empty() {
                     continue;
                 }
                 let span =
                     tracing::debug_span!("read_model_batch", partition, records = records.len());
                 match self
-                    .write_batch(&records, &lane, &positions)
+                    .write_batch(&records, &ends, &lane, &positions)
                     .instrument(span)
                     .await
                 {
                     Ok((next, folded)) => {
                         backoff = Backoff::default();
                         positions = next;
-                        self.count(&records, &folded);
+                        if !records.is_empty() {
+                            self.count(&records, &folded);
+                        }
                         lock(&self.metrics.positions).extend(positions.clone());
                         if reached(limit, &positions) {
                             return Ok(());
@@ -327,6 +333,15 @@ impl<P: Projection> Pipeline<P> {
         m.events
             .fetch_add(folded.accepted.len() as u64, Ordering::Relaxed);
     }
+}
+
+/// What one round of consuming gathered.
+struct Batch<P: Projection> {
+    /// The records, in log order per partition.
+    records: Vec<Record<P>>,
+    /// Partitions whose end was reached, with the position there: past the
+    /// last transaction marker, which no record stands for.
+    ends: Positions,
 }
 
 /// A record of the batch: its place in the log and, unless it was poison,

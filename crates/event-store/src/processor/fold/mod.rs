@@ -108,13 +108,18 @@ impl<A: Aggregate> Fold<A> {
         if task.stopped || offset < task.position {
             return Ok(());
         }
-        let span = tracing::debug_span!("fold", partition, offset);
-        let _entered = span.enter();
-        let key = message.key().unwrap_or_default();
-        let payload = message.payload().unwrap_or_default();
         let trace = message.headers().and_then(|headers| {
             TraceParent::from_headers(headers.iter().filter_map(|h| Some((h.key, h.value?))))
         });
+        let span = tracing::debug_span!(
+            "fold",
+            partition,
+            offset,
+            trace_id = trace.map(|t| t.trace_id_hex()),
+        );
+        let _entered = span.enter();
+        let key = message.key().unwrap_or_default();
+        let payload = message.payload().unwrap_or_default();
         match decode::<A>(key, payload) {
             Ok(batch) => self.fold_batch(partition, offset, key, &batch, trace)?,
             Err(error) if error.needs_newer_code() => {
