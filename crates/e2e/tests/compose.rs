@@ -194,3 +194,88 @@ fn the_cluster_profile_runs_three_brokers_that_the_services_wait_for() {
         }
     }
 }
+
+#[test]
+fn prometheus_scrapes_every_service_and_the_dashboard_asks_for_metrics_that_exist() {
+    let doc = compose();
+    let services = doc["services"].as_object().expect("services");
+    // Every service with /metrics is scraped at its port in the file.
+    let scraped =
+        std::fs::read_to_string(root().join("compose/prometheus.yml")).expect("prometheus.yml");
+    for (service, addr_var) in [
+        ("order-service", "ORDER_SERVICE_HTTP_ADDR"),
+        ("projector", "PROJECTOR_HTTP_ADDR"),
+        ("notifier", "NOTIFIER_HTTP_ADDR"),
+    ] {
+        let addr = services[service]["environment"][addr_var]
+            .as_str()
+            .expect("an address");
+        let port = addr.rsplit(':').next().expect("a port");
+        assert!(
+            scraped.contains(&format!("\"{service}:{port}\"")),
+            "{service} is scraped at :{port}"
+        );
+    }
+    let dashboard: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("compose/grafana/dashboards/kafka-orders.json"))
+            .expect("the dashboard"),
+    )
+    .expect("JSON");
+    // The metric names the services write (`"name"` literals in their source).
+    let mut written = BTreeSet::new();
+    for crate_dir in [
+        "order-service",
+        "projector",
+        "notifier",
+        "read-model",
+        "event-store",
+    ] {
+        for entry in walk(&root().join("crates").join(crate_dir).join("src")) {
+            let source = std::fs::read_to_string(entry).unwrap_or_default();
+            written.extend(
+                source
+                    .split('"')
+                    .filter(|s| {
+                        s.chars().all(|c| c.is_ascii_lowercase() || c == '_') && s.contains('_')
+                    })
+                    .map(str::to_owned),
+            );
+        }
+    }
+    let mut asked = 0;
+    for panel in dashboard["panels"].as_array().expect("panels") {
+        for target in panel["targets"].as_array().expect("targets") {
+            let expr = target["expr"].as_str().expect("an expression");
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|w| {
+                    ["order_service_", "projector_", "read_model_", "notifier_"]
+                        .iter()
+                        .any(|p| w.starts_with(p))
+                })
+            {
+                let base = name.strip_suffix("_bucket").unwrap_or(name);
+                assert!(
+                    written.contains(base),
+                    "the dashboard asks for `{name}`, which no service writes"
+                );
+                asked += 1;
+            }
+        }
+    }
+    assert!(asked >= 10, "the dashboard shows the services' metrics");
+}
+
+/// Every file under `dir`.
+fn walk(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}

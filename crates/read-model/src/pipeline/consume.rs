@@ -20,7 +20,7 @@ impl<P: Projection> Pipeline<P> {
 
     pub(super) fn assign(
         &self,
-        consumer: &StreamConsumer,
+        consumer: &StreamConsumer<QuietEof>,
         positions: &Positions,
     ) -> Result<(), KafkaError> {
         let stopped = lock(&self.metrics.stopped);
@@ -37,7 +37,7 @@ impl<P: Projection> Pipeline<P> {
     /// more. `None` once shut down.
     pub(super) async fn next_batch(
         &self,
-        consumer: &StreamConsumer,
+        consumer: &StreamConsumer<QuietEof>,
         shutdown: &mut watch::Receiver<bool>,
         limit: &Limit,
         positions: &Positions,
@@ -130,7 +130,7 @@ impl<P: Projection> Pipeline<P> {
 
 /// Where the consumer stands in `partition`: at its end, past the last
 /// transaction marker.
-fn end_of(consumer: &StreamConsumer, topic: &str, partition: i32) -> Option<i64> {
+fn end_of(consumer: &StreamConsumer<QuietEof>, topic: &str, partition: i32) -> Option<i64> {
     match consumer
         .position()
         .ok()?

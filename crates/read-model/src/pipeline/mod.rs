@@ -19,6 +19,7 @@ use std::time::Duration;
 
 use domain::aggregate::{Aggregate, Snapshot};
 use event_store::KafkaConfig;
+use event_store::store::QuietEof;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -247,7 +248,7 @@ impl<P: Projection> Pipeline<P> {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
         let lane = [partition];
-        let consumer: StreamConsumer = self
+        let consumer: StreamConsumer<QuietEof> = self
             .config
             .kafka
             .self_positioned_consumer_config(&self.config.group_id)
@@ -255,7 +256,7 @@ impl<P: Projection> Pipeline<P> {
             // move past the last transaction marker: the model then reads
             // as caught up (`offsets` at the end) when it is.
             .set("enable.partition.eof", "true")
-            .create()?;
+            .create_with_context(QuietEof)?;
         let mut backoff = Backoff::default();
         'resync: loop {
             if *shutdown.borrow() {
