@@ -101,7 +101,7 @@ pub(crate) fn is_transient(error: &KafkaError) -> bool {
 
 /// A consumer context for reading to the end: the end of a partition is
 /// expected, not an error worth a log line.
-pub struct QuietEof;
+pub(crate) struct QuietEof;
 
 impl ClientContext for QuietEof {
     fn error(&self, error: KafkaError, reason: &str) {

@@ -20,7 +20,7 @@ impl<P: Projection> Pipeline<P> {
 
     pub(super) fn assign(
         &self,
-        consumer: &StreamConsumer<QuietEof>,
+        consumer: &StreamConsumer,
         positions: &Positions,
     ) -> Result<(), KafkaError> {
         let stopped = lock(&self.metrics.stopped);
@@ -37,13 +37,12 @@ impl<P: Projection> Pipeline<P> {
     /// more. `None` once shut down.
     pub(super) async fn next_batch(
         &self,
-        consumer: &StreamConsumer<QuietEof>,
+        consumer: &StreamConsumer,
         shutdown: &mut watch::Receiver<bool>,
         limit: &Limit,
         positions: &Positions,
-    ) -> Result<Option<Batch<P>>, PipelineError> {
+    ) -> Result<Option<Vec<Record<P>>>, PipelineError> {
         let mut records = Vec::new();
-        let mut ends = Positions::new();
         let mut seen: HashMap<i32, i64> = HashMap::new();
         let mut deadline = None;
         while records.len() < self.config.max_batch {
@@ -54,28 +53,6 @@ impl<P: Projection> Pipeline<P> {
             };
             let message = match message {
                 Ok(message) => message,
-                Err(KafkaError::PartitionEOF(partition)) => {
-                    // Everything up to the end is folded once this batch is
-                    // written: the offset may move past the last transaction
-                    // marker. A rebuild goes no further than its target.
-                    let expected = seen.get(&partition).or(positions.get(&partition));
-                    let end =
-                        end_of(consumer, &self.config.topic, partition).map(|end| match limit {
-                            Limit::Forever => end,
-                            Limit::Until(targets) => {
-                                end.min(targets.get(&partition).copied().unwrap_or(0))
-                            }
-                        });
-                    if let (Some(end), Some(&expected)) = (end, expected)
-                        && end > expected
-                    {
-                        ends.insert(partition, end);
-                    }
-                    if records.is_empty() && ends.is_empty() {
-                        continue;
-                    }
-                    break;
-                }
                 Err(error) => {
                     tracing::warn!(%error, "consumer error");
                     continue;
@@ -124,20 +101,6 @@ impl<P: Projection> Pipeline<P> {
                 batch: decoded,
             });
         }
-        Ok(Some(Batch { records, ends }))
-    }
-}
-
-/// Where the consumer stands in `partition`: at its end, past the last
-/// transaction marker.
-fn end_of(consumer: &StreamConsumer<QuietEof>, topic: &str, partition: i32) -> Option<i64> {
-    match consumer
-        .position()
-        .ok()?
-        .find_partition(topic, partition)?
-        .offset()
-    {
-        Offset::Offset(offset) => Some(offset),
-        _ => None,
+        Ok(Some(records))
     }
 }

@@ -19,7 +19,6 @@ use std::time::Duration;
 
 use domain::aggregate::{Aggregate, Snapshot};
 use event_store::KafkaConfig;
-use event_store::store::QuietEof;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -248,15 +247,11 @@ impl<P: Projection> Pipeline<P> {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
         let lane = [partition];
-        let consumer: StreamConsumer<QuietEof> = self
+        let consumer: StreamConsumer = self
             .config
             .kafka
             .self_positioned_consumer_config(&self.config.group_id)
-            // The end of a partition is reported, so the stored offset can
-            // move past the last transaction marker: the model then reads
-            // as caught up (`offsets` at the end) when it is.
-            .set("enable.partition.eof", "true")
-            .create_with_context(QuietEof)?;
+            .create()?;
         let mut backoff = Backoff::default();
         'resync: loop {
             if *shutdown.borrow() {
@@ -281,28 +276,26 @@ impl<P: Projection> Pipeline<P> {
             tracing::info!(partition, ?positions, "read model lane positioned");
 
             loop {
-                let Some(Batch { records, ends }) = self
+                let Some(records) = self
                     .next_batch(&consumer, &mut shutdown, limit, &positions)
                     .await?
                 else {
                     return Ok(());
                 };
-                if records.is_empty() && ends.is_empty() {
+                if records.is_empty() {
                     continue;
                 }
                 let span =
                     tracing::debug_span!("read_model_batch", partition, records = records.len());
                 match self
-                    .write_batch(&records, &ends, &lane, &positions)
+                    .write_batch(&records, &lane, &positions)
                     .instrument(span)
                     .await
                 {
                     Ok((next, folded)) => {
                         backoff = Backoff::default();
                         positions = next;
-                        if !records.is_empty() {
-                            self.count(&records, &folded);
-                        }
+                        self.count(&records, &folded);
                         lock(&self.metrics.positions).extend(positions.clone());
                         if reached(limit, &positions) {
                             return Ok(());
@@ -334,15 +327,6 @@ impl<P: Projection> Pipeline<P> {
         m.events
             .fetch_add(folded.accepted.len() as u64, Ordering::Relaxed);
     }
-}
-
-/// What one round of consuming gathered.
-struct Batch<P: Projection> {
-    /// The records, in log order per partition.
-    records: Vec<Record<P>>,
-    /// Partitions whose end was reached, with the position there: past the
-    /// last transaction marker, which no record stands for.
-    ends: Positions,
 }
 
 /// A record of the batch: its place in the log and, unless it was poison,

@@ -10,17 +10,12 @@ impl<P: Projection> Pipeline<P> {
     pub(super) async fn write_batch(
         &self,
         records: &[Record<P>],
-        ends: &Positions,
         lane: &[i32],
         positions: &Positions,
     ) -> Result<(Positions, Folded<P::Aggregate>), BatchError> {
         let mut next = positions.clone();
         for record in records {
             next.insert(record.partition, record.offset + 1);
-        }
-        for (&partition, &end) in ends {
-            let position = next.entry(partition).or_insert(end);
-            *position = (*position).max(end);
         }
         let mut tx = self.pool.begin().await?;
         // Not waiting for the WAL flush is safe here: a commit PostgreSQL
