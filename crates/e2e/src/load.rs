@@ -176,22 +176,52 @@ impl Client {
 
 /// Waits until the clients have acknowledged `count` orders (or one went wrong).
 pub async fn wait_for_orders(tally: &Tally, count: usize) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(180);
-    while tally.orders.lock().await.len() < count {
-        let wrong = tally.wrong.lock().await;
-        anyhow::ensure!(
-            wrong.is_empty(),
-            "wrong answers: {:#?}",
-            &wrong[..wrong.len().min(10)]
-        );
-        drop(wrong);
-        anyhow::ensure!(Instant::now() < deadline, "{count} orders not reached");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
+    let what = format!("{count} orders");
+    tally
+        .wait_until(&what, Duration::from_secs(180), async || {
+            tally.orders.lock().await.len() >= count
+        })
+        .await
+}
+
+/// Waits until `count` more commands are acknowledged (or one went wrong).
+pub async fn wait_for_acks(tally: &Tally, count: usize) -> anyhow::Result<()> {
+    let target = tally.acks.lock().await.len() + count;
+    let what = format!("{count} more acknowledgements");
+    tally
+        .wait_until(&what, Duration::from_secs(240), async || {
+            tally.acks.lock().await.len() >= target
+        })
+        .await
 }
 
 impl Tally {
+    /// Polls `reached` until it holds; fails as soon as an answer was wrong,
+    /// or after `bound`.
+    async fn wait_until(
+        &self,
+        what: &str,
+        bound: Duration,
+        reached: impl AsyncFn() -> bool,
+    ) -> anyhow::Result<()> {
+        let deadline = Instant::now() + bound;
+        while !reached().await {
+            let wrong = self.wrong.lock().await;
+            anyhow::ensure!(
+                wrong.is_empty(),
+                "wrong answers: {:#?}",
+                &wrong[..wrong.len().min(10)]
+            );
+            drop(wrong);
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{what} not reached within {bound:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
     /// Prints what the clients saw and fails when any answer was wrong.
     pub async fn assert_none_wrong(&self) -> anyhow::Result<()> {
         let wrong = self.wrong.lock().await;

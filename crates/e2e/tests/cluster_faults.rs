@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use e2e::cluster::{Service, build_binaries, wait_all_ready};
 use e2e::fold::fold_log;
 use e2e::kafka::LocalCluster;
-use e2e::load::{Client, Tally, wait_for_orders};
+use e2e::load::{Client, Tally, wait_for_acks, wait_for_orders};
 use e2e::postgres::PrivateCluster;
 use e2e::sinks::smtp::SmtpSink;
 use e2e::sinks::webhook::{Behaviour, WebhookSink};
@@ -324,27 +324,6 @@ async fn blocking<T: Send + 'static>(
 ) -> anyhow::Result<T> {
     let cluster = cluster.clone();
     tokio::task::spawn_blocking(move || call(&cluster)).await?
-}
-
-/// Waits until `count` more commands are acknowledged (or one went wrong).
-async fn wait_for_acks(tally: &Tally, count: usize) -> anyhow::Result<()> {
-    let target = tally.acks.lock().await.len() + count;
-    let deadline = Instant::now() + Duration::from_secs(240);
-    while tally.acks.lock().await.len() < target {
-        let wrong = tally.wrong.lock().await;
-        anyhow::ensure!(
-            wrong.is_empty(),
-            "wrong answers: {:#?}",
-            &wrong[..wrong.len().min(10)]
-        );
-        drop(wrong);
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "{count} more acknowledgements not reached"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Ok(())
 }
 
 /// One fault's measurement: the acknowledgements before it, during it (from

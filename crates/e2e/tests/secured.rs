@@ -280,15 +280,16 @@ async fn a_wrong_password_stops_a_service_at_start_naming_the_setting() -> anyho
     let dir =
         e2e::cluster::repo_root().join(format!(".local/e2e-sasl-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir)?;
-    let mut service = Service::start_with_env(
-        "order-service",
-        bin.join("order-service"),
-        vec!["--topic-prefix=sasl-refused".into()],
-        &listener.env("not-the-password"),
-        &dir,
-    )?;
-    let status = service.wait_exit(Duration::from_secs(30)).await?;
-    let log = service.log_tail(400);
+    // A service started with `env` stops on its own; its exit and its log.
+    let refused = async |name: &str, env: &[(String, String)]| -> anyhow::Result<_> {
+        let args = vec!["--topic-prefix=sasl-refused".into()];
+        let mut service =
+            Service::start_with_env(name, bin.join("order-service"), args, env, &dir)?;
+        let status = service.wait_exit(Duration::from_secs(30)).await?;
+        Ok((status, service.log_tail(400)))
+    };
+
+    let (status, log) = refused("order-service", &listener.env("not-the-password")).await?;
     assert!(
         matches!(status, Some(s) if !s.success()),
         "it stops with an error: {status:?}\n{log}"
@@ -305,15 +306,7 @@ async fn a_wrong_password_stops_a_service_at_start_naming_the_setting() -> anyho
     // The same with no CA: the TLS check names the CA setting.
     let mut env = listener.env(SASL_PASSWORD);
     env.retain(|(key, _)| key != "KAFKA_SSL_CA_LOCATION");
-    let mut service = Service::start_with_env(
-        "order-service-no-ca",
-        bin.join("order-service"),
-        vec!["--topic-prefix=sasl-refused".into()],
-        &env,
-        &dir,
-    )?;
-    let status = service.wait_exit(Duration::from_secs(30)).await?;
-    let log = service.log_tail(400);
+    let (status, log) = refused("order-service-no-ca", &env).await?;
     assert!(
         matches!(status, Some(s) if !s.success()),
         "{status:?}\n{log}"
