@@ -151,7 +151,13 @@ impl Worker {
                     Err(_) => break,
                 }
             }
-            self.commit(batch);
+            // A caller that stopped waiting (its request timed out while a
+            // slow transaction held this thread) was told its command may not
+            // have been stored; not storing it keeps its retry the only copy.
+            batch.retain(|request| !request.reply.is_closed());
+            if !batch.is_empty() {
+                self.commit(batch);
+            }
         }
     }
 

@@ -116,6 +116,7 @@ impl WritePath<'_> {
             events_topic: topics.events.clone(),
             partitions: self.config.topics.partitions,
             verdict_timeout: self.config.verdict_timeout(),
+            append_timeout: self.config.append_timeout(),
             conflict_retries: self.config.conflict_retries,
             snapshots: Arc::new(Snapshots::new(self.config.snapshot_cache)),
             lanes: Arc::default(),

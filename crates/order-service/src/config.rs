@@ -43,6 +43,14 @@ pub struct Config {
         default_value_t = 10_000
     )]
     pub verdict_timeout_ms: u64,
+    /// How long a command waits for its append to commit before answering
+    /// 503 with `Retry-After`, in ms (a broker failover can take longer).
+    #[arg(
+        long,
+        env = "ORDER_SERVICE_APPEND_TIMEOUT_MS",
+        default_value_t = 10_000
+    )]
+    pub append_timeout_ms: u64,
     /// How often a command without `If-Match` is re-executed after a conflict.
     #[arg(long, env = "ORDER_SERVICE_CONFLICT_RETRIES", default_value_t = 5)]
     pub conflict_retries: u32,
@@ -66,6 +74,11 @@ impl Config {
     /// The verdict timeout.
     pub fn verdict_timeout(&self) -> Duration {
         Duration::from_millis(self.verdict_timeout_ms)
+    }
+
+    /// The append timeout.
+    pub fn append_timeout(&self) -> Duration {
+        Duration::from_millis(self.append_timeout_ms)
     }
 }
 

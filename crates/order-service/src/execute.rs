@@ -63,6 +63,8 @@ pub struct Executor<A: Aggregate> {
     pub partitions: i32,
     /// The bound on waiting for a verdict.
     pub verdict_timeout: Duration,
+    /// The bound on waiting for the append's transaction to commit.
+    pub append_timeout: Duration,
     /// Re-executions after a conflict, without `If-Match`.
     pub conflict_retries: u32,
     /// The snapshots this instance saw last: a command on an entity it just
@@ -81,6 +83,7 @@ impl<A: Aggregate> Clone for Executor<A> {
             events_topic: self.events_topic.clone(),
             partitions: self.partitions,
             verdict_timeout: self.verdict_timeout,
+            append_timeout: self.append_timeout,
             conflict_retries: self.conflict_retries,
             snapshots: self.snapshots.clone(),
             lanes: self.lanes.clone(),
@@ -143,6 +146,12 @@ pub enum ExecuteError<E: Refusal> {
     /// Kafka did not take the append; nothing was written.
     #[error(transparent)]
     Append(#[from] AppendError),
+    /// The append's transaction did not commit in time: it may still.
+    #[error("command {command_id} was not stored in time; it may still take effect")]
+    AppendTimeout {
+        /// The command, to retry with the same `Idempotency-Key`.
+        command_id: Uuid,
+    },
     /// The projector could not be asked.
     #[error(transparent)]
     Projector(#[from] ProjectorError),
@@ -178,6 +187,16 @@ impl<E: Refusal> ExecuteError<E> {
                 ))
                 .with("command_id", command_id.to_string())
                 .retry_after(1),
+            ExecuteError::AppendTimeout { command_id } => {
+                tracing::warn!(%command_id, "append did not commit in time");
+                Problem::new(StatusCode::SERVICE_UNAVAILABLE)
+                    .detail(format!(
+                        "the command was not stored in time; it may still take effect. \
+                         Retry with the same Idempotency-Key to learn its outcome (command {command_id})"
+                    ))
+                    .with("command_id", command_id.to_string())
+                    .retry_after(1)
+            }
             ExecuteError::Append(error) => {
                 tracing::warn!(error = %error_chain(&error), "append failed");
                 Problem::new(StatusCode::SERVICE_UNAVAILABLE)
@@ -249,21 +268,26 @@ impl<A: Aggregate> Executor<A> {
                 }
                 Decision::Append(batch) => batch,
             };
-            let appended = self
-                .appender
-                .append(AppendRecord {
-                    topic: self.events_topic.clone(),
-                    key: request.aggregate_id.to_string().into_bytes(),
-                    payload: batch.encode(A::TYPE),
-                    headers: vec![
-                        (
-                            "command_id".into(),
-                            request.command_id.to_string().into_bytes(),
-                        ),
-                        (TRACEPARENT.into(), request.trace.to_string().into_bytes()),
-                    ],
-                })
-                .await?;
+            let append = self.appender.append(AppendRecord {
+                topic: self.events_topic.clone(),
+                key: request.aggregate_id.to_string().into_bytes(),
+                payload: batch.encode(A::TYPE),
+                headers: vec![
+                    (
+                        "command_id".into(),
+                        request.command_id.to_string().into_bytes(),
+                    ),
+                    (TRACEPARENT.into(), request.trace.to_string().into_bytes()),
+                ],
+            });
+            // A broker failover can hold a transaction for tens of seconds;
+            // the caller hears back within the bound and retries with its key
+            // (a record that commits after all is judged a duplicate then).
+            let appended = tokio::time::timeout(self.append_timeout, append)
+                .await
+                .map_err(|_elapsed| ExecuteError::AppendTimeout {
+                    command_id: request.command_id,
+                })??;
             tracing::debug!(
                 partition = appended.partition,
                 offset = appended.offset,
