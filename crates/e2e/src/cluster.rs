@@ -137,8 +137,8 @@ impl Service {
         let log = File::options().create(true).append(true).open(&self.log)?;
         let child = Command::new(&self.program)
             .args(&self.args)
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::from(log.try_clone()?))
             .stderr(Stdio::from(log))
             .spawn()?;
@@ -201,6 +201,11 @@ impl Service {
             self.log.display(),
             self.log_tail(60)
         ))
+    }
+
+    /// Where the service's log is written.
+    pub fn log_path(&self) -> &Path {
+        &self.log
     }
 
     /// The last `lines` lines of the service's log.

@@ -249,12 +249,21 @@ fn prometheus_scrapes_every_service_and_the_dashboard_asks_for_metrics_that_exis
             for name in expr
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
                 .filter(|w| {
-                    ["order_service_", "projector_", "read_model_", "notifier_"]
-                        .iter()
-                        .any(|p| w.starts_with(p))
+                    [
+                        "order_service_",
+                        "projector_",
+                        "read_model_",
+                        "notifier_",
+                        "event_store_",
+                    ]
+                    .iter()
+                    .any(|p| w.starts_with(p))
                 })
             {
-                let base = name.strip_suffix("_bucket").unwrap_or(name);
+                let base = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .unwrap_or(name);
                 assert!(
                     written.contains(base),
                     "the dashboard asks for `{name}`, which no service writes"

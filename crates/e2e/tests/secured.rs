@@ -3,7 +3,8 @@
 //! order goes from placed to shipped through order-service, the projector,
 //! the fulfilment workflow and the notifier, all connected that way, and the
 //! caller's W3C trace context goes with it from the request to the e-mail
-//! and the webhook; a wrong password stops a service at start with an error
+//! and the webhook. Every service's `/metrics` parses as Prometheus text
+//! with the histograms of what it did. A wrong password stops a service at start with an error
 //! naming the setting.
 
 use std::time::Duration;
@@ -67,8 +68,19 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
         format!("--projector-url={}", projector.url),
         format!("--database-url={database_url}"),
     ]);
-    let api =
-        Service::start_with_env("order-service", bin.join("order-service"), args, &env, &dir)?;
+    // Its logs as JSON, with the command spans' debug lines.
+    let mut api_env = env.clone();
+    api_env.extend([
+        ("LOG_FORMAT".to_owned(), "json".to_owned()),
+        ("RUST_LOG".to_owned(), "info,order_service=debug".to_owned()),
+    ]);
+    let api = Service::start_with_env(
+        "order-service",
+        bin.join("order-service"),
+        args,
+        &api_env,
+        &dir,
+    )?;
     let mut args = common("notifier");
     args.extend([
         format!("--database-url={database_url}"),
@@ -266,6 +278,72 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
         all_spans.len(),
         "each hop is a span of its own: {all_spans:?}"
     );
+
+    // order-service's JSON log lines inside the placement carry its trace.
+    let log = std::fs::read_to_string(services[0].log_path())?;
+    let in_trace = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|line| {
+            line["spans"].as_array().is_some_and(|spans| {
+                spans
+                    .iter()
+                    .any(|s| s["name"] == "command" && s["trace_id"] == trace_id)
+            })
+        })
+        .count();
+    assert!(in_trace >= 1, "a JSON log line in the command's span");
+
+    // Every service's `/metrics` parses, with the histograms of what it did.
+    let scrape = async |url: &str| e2e::metrics::scrape(&http, url).await;
+    let api_metrics = scrape(&api).await?;
+    for (command, entity) in [
+        ("Place", "order"),
+        ("Confirm", "order"),
+        ("Restock", "inventory"),
+    ] {
+        let labels = [
+            ("entity", entity),
+            ("command", command),
+            ("outcome", "accepted"),
+        ];
+        let seen = api_metrics.observations("order_service_command_duration_seconds", &labels);
+        assert!(seen >= Some(1.0), "{command} timed: {seen:?}");
+    }
+    for (histogram, labels) in [
+        (
+            "event_store_append_transaction_duration_seconds",
+            &[("outcome", "committed")][..],
+        ),
+        ("event_store_append_transaction_records", &[][..]),
+    ] {
+        assert!(
+            api_metrics.observations(histogram, labels) >= Some(1.0),
+            "{histogram}"
+        );
+    }
+    let projector_metrics = scrape(&projector.url).await?;
+    for histogram in [
+        "read_model_lag_seconds",
+        "read_model_batch_duration_seconds",
+    ] {
+        let seen = projector_metrics.observations(histogram, &[("entity", "orders")]);
+        assert!(seen >= Some(1.0), "{histogram}: {seen:?}");
+    }
+    assert!(projector_metrics.sum("projector_records_total") >= 4.0);
+    // Counted just after the SMTP server took them.
+    let email = [("kind", "email")];
+    eventually(
+        "the e-mails' delivery times",
+        Duration::from_secs(30),
+        async || {
+            let metrics = scrape(&services[1].url).await.ok()?;
+            (metrics.observations("notifier_effect_delivery_seconds", &email) >= Some(2.0))
+                .then_some(())
+        },
+    )
+    .await;
+
     drop(_fulfilment);
     drop(services);
     drop(projector);

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 
 use crate::KafkaConfig;
+use crate::metrics::AppendMetrics;
 use crate::transaction::{Appended, OutgoingRecord, TransactionalProducer, TxError, TxErrorKind};
 
 /// How the appender batches.
@@ -70,6 +71,7 @@ struct Request {
 pub struct Appender {
     requests: mpsc::Sender<Request>,
     transactions: Arc<AtomicU64>,
+    metrics: AppendMetrics,
     _thread: Arc<JoinGuard>,
 }
 
@@ -96,11 +98,13 @@ impl Appender {
         let producer = TransactionalProducer::new(config, transactional_id)?;
         let (requests, queue) = mpsc::channel();
         let transactions = Arc::new(AtomicU64::new(0));
+        let metrics = AppendMetrics::default();
         let worker = Worker {
             config: config.clone(),
             producer,
             settings,
             transactions: transactions.clone(),
+            metrics: metrics.clone(),
         };
         let thread = std::thread::Builder::new()
             .name("appender".into())
@@ -114,6 +118,7 @@ impl Appender {
         Ok(Self {
             requests,
             transactions,
+            metrics,
             _thread: Arc::new(JoinGuard(Some(thread))),
         })
     }
@@ -131,6 +136,11 @@ impl Appender {
     pub fn transactions(&self) -> u64 {
         self.transactions.load(Ordering::Relaxed)
     }
+
+    /// The durations and sizes of its transactions.
+    pub fn metrics(&self) -> &AppendMetrics {
+        &self.metrics
+    }
 }
 
 struct Worker {
@@ -138,6 +148,7 @@ struct Worker {
     producer: TransactionalProducer,
     settings: AppenderSettings,
     transactions: Arc<AtomicU64>,
+    metrics: AppendMetrics,
 }
 
 impl Worker {
@@ -165,6 +176,8 @@ impl Worker {
         self.transactions.fetch_add(1, Ordering::Relaxed);
         let span = tracing::debug_span!("append", records = batch.len());
         let _entered = span.enter();
+        let started = Instant::now();
+        self.metrics.records.observe(batch.len() as f64);
         let attempt = || -> Result<Vec<_>, TxError> {
             self.producer.begin()?;
             let pending = batch
@@ -187,7 +200,17 @@ impl Worker {
             self.producer.commit()?;
             Ok(pending)
         };
-        match attempt() {
+        let result = attempt();
+        let outcome = if result.is_ok() {
+            "committed"
+        } else {
+            "failed"
+        };
+        self.metrics
+            .duration
+            .with_label_values(&[outcome])
+            .observe(started.elapsed().as_secs_f64());
+        match result {
             Ok(pending) => {
                 for (request, send) in batch.into_iter().zip(pending) {
                     let answer = match send.completed() {

@@ -13,6 +13,7 @@
 //!   the changelog and the changes topic.
 //! - [`group`]: who owns which partition, and where it serves, from the
 //!   consumer group's own description.
+//! - [`metrics`]: histograms of the appender's transactions, to serve.
 //! - [`probe`]: is the cluster reachable (readiness).
 //! - [`reader`]: reads a topic's committed records up to its current end.
 //! - [`trace_context`]: W3C `traceparent`, carried in record headers from the
@@ -25,6 +26,7 @@
 pub mod appender;
 pub mod config;
 pub mod group;
+pub mod metrics;
 pub mod partitioner;
 pub mod probe;
 pub mod processor;

@@ -96,6 +96,10 @@ impl Application {
             .await
             .with_context(|| format!("binding {} (--http-addr)", config.http_addr))?;
         let metrics = Arc::new(Metrics::default());
+        appender
+            .metrics()
+            .register(&metrics.registry)
+            .context("registering the dead-letter producer's metrics")?;
         let dead_letters = DeadLetters {
             appender,
             topic: dlq_topic,

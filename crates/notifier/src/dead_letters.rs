@@ -2,7 +2,6 @@
 //! effects given up, each with its reason.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
 use event_store::{AppendRecord, Appender};
 use service_kit::retry::Backoff;
@@ -72,7 +71,7 @@ impl DeadLetters {
             };
             match self.appender.append(record).await {
                 Ok(_) => {
-                    self.metrics.dead_lettered.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.dead_lettered.inc();
                     return Ok(());
                 }
                 Err(error) => {

@@ -3,20 +3,19 @@
 //! `application/problem+json`.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use rdkafka::consumer::Consumer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service_kit::Problem;
-use service_kit::metrics::MetricsText;
+use service_kit::metrics::{Labels, Snapshot};
 
 use crate::Metrics;
 use crate::ingest::ChangesConsumer;
@@ -204,9 +203,7 @@ async fn enable(
     }
 }
 
-async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
-    let m = &state.metrics;
-    let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+async fn metrics(State(state): State<HttpState>) -> Response {
     let lag = {
         let (consumer, topics) = (state.consumer.clone(), state.topics.clone());
         tokio::task::spawn_blocking(move || {
@@ -224,56 +221,26 @@ async fn metrics(State(state): State<HttpState>) -> impl IntoResponse {
     .fetch_all(state.ledger.pool())
     .await
     .unwrap_or_default();
-    let body = MetricsText::new()
-        .counter(
-            "notifier_effects_recorded_total",
-            "Effects recorded pending (one per destination).",
-            get(&m.recorded),
-        )
-        .counter(
-            "notifier_effects_sent_total",
-            "Effects delivered.",
-            get(&m.sent),
-        )
-        .counter(
-            "notifier_attempts_retried_total",
-            "Attempts that failed and were scheduled again.",
-            get(&m.retried),
-        )
-        .counter(
-            "notifier_effects_failed_total",
-            "Effects given up.",
-            get(&m.failed),
-        )
-        .counter(
-            "notifier_dead_lettered_total",
-            "Records written to the notifier's dead-letter topic.",
-            get(&m.dead_lettered),
-        )
-        .counter(
-            "notifier_effects_skipped_total",
-            "Effects found recorded already (replays).",
-            get(&m.skipped),
-        )
+    let per_destination = pending
+        .iter()
+        .map(|(d, n)| (vec![("destination", d.clone())], *n as f64))
+        .collect::<Vec<_>>();
+    Snapshot::new()
         .gauge(
             "notifier_effects_pending",
             "Effects not settled yet, per destination.",
-            &pending
-                .iter()
-                .map(|(d, n)| (format!("destination=\"{d}\""), *n as f64))
-                .collect::<Vec<_>>(),
+            &per_destination,
         )
         .gauge(
             "notifier_lag",
             "Records of the changes topics not yet recorded, per topic and partition.",
             &lag,
         )
-        .finish();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+        .respond(&state.metrics.registry)
 }
 
 /// Per assigned partition: end offset minus committed offset.
-fn lag(consumer: &ChangesConsumer, topic: &str) -> Vec<(String, f64)> {
+fn lag(consumer: &ChangesConsumer, topic: &str) -> Vec<(Labels, f64)> {
     let Ok(assignment) = consumer.assignment() else {
         return Vec::new();
     };
@@ -288,10 +255,11 @@ fn lag(consumer: &ChangesConsumer, topic: &str) -> Vec<(String, f64)> {
                 .fetch_watermarks(topic, e.partition(), Duration::from_secs(2))
                 .ok()?;
             let at = e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
-            Some((
-                format!("topic=\"{topic}\",partition=\"{}\"", e.partition()),
-                (high - at).max(0) as f64,
-            ))
+            let labels = vec![
+                ("topic", topic.to_owned()),
+                ("partition", e.partition().to_string()),
+            ];
+            Some((labels, (high - at).max(0) as f64))
         })
         .collect()
 }

@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use event_store::trace_context::TraceParent;
@@ -235,11 +234,14 @@ impl Ingest {
         loop {
             match self.ledger.record(&pending).await {
                 Ok(new) => {
-                    let total = pending.len() as u64;
-                    self.metrics.recorded.fetch_add(new, Ordering::Relaxed);
-                    self.metrics
-                        .skipped
-                        .fetch_add(total.saturating_sub(new), Ordering::Relaxed);
+                    for kind in [Kind::Email, Kind::Webhook] {
+                        let asked = pending.iter().filter(|p| p.effect.kind == kind).count();
+                        let recorded = new.iter().filter(|k| *k == kind.as_str()).count();
+                        self.metrics.effects(kind, "recorded", recorded);
+                        // Recorded before: a replay.
+                        self.metrics
+                            .effects(kind, "skipped", asked.saturating_sub(recorded));
+                    }
                     return Ok(());
                 }
                 Err(error) => {

@@ -9,7 +9,6 @@
 //! and failed.
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -220,7 +219,8 @@ impl Lane {
         match outcome {
             Attempt::Delivered => {
                 self.ledger.sent(due, attempts).await?;
-                self.metrics.sent.fetch_add(1, Ordering::Relaxed);
+                let since = (Utc::now() - due.created_at).as_seconds_f64();
+                self.metrics.delivered(due.effect.kind, since);
                 tracing::info!(%effect, attempts, "sent");
                 Ok(())
             }
@@ -241,7 +241,7 @@ impl Lane {
                     return self.give_up(due, attempts, error, stopping).await;
                 };
                 self.ledger.retry(due, attempts, wait, error).await?;
-                self.metrics.retried.fetch_add(1, Ordering::Relaxed);
+                self.metrics.effects(due.effect.kind, "retried", 1);
                 tracing::warn!(%effect, attempts, ?wait, %error, "attempt failed; retrying");
                 Ok(())
             }
@@ -261,7 +261,7 @@ impl Lane {
             .effect(due, attempts, reason, stopping)
             .await?;
         self.ledger.failed(due, attempts, reason).await?;
-        self.metrics.failed.fetch_add(1, Ordering::Relaxed);
+        self.metrics.effects(due.effect.kind, "failed", 1);
         Ok(())
     }
 }

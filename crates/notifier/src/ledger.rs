@@ -99,10 +99,10 @@ impl Ledger {
 
     /// Records effects pending, due now, in the order given (an entity's
     /// effects go out in it); those recorded before (a replay) are left as
-    /// they are. Returns how many were new.
-    pub async fn record(&self, pending: &[Pending<'_>]) -> Result<u64, sqlx::Error> {
+    /// they are. Returns the kind of each one that was new.
+    pub async fn record(&self, pending: &[Pending<'_>]) -> Result<Vec<String>, sqlx::Error> {
         if pending.is_empty() {
-            return Ok(0);
+            return Ok(Vec::new());
         }
         let mut rows = Rows::default();
         for Pending {
@@ -120,7 +120,7 @@ impl Ledger {
             rows.payload.push(payload(effect)?);
             rows.traceparent.push(effect.traceparent.clone());
         }
-        let inserted = sqlx::query(
+        sqlx::query_scalar(
             "INSERT INTO effects (effect_id, destination, kind, entity_type, entity_id, event_id,
                                   event_type, payload, traceparent, state, attempts,
                                   next_attempt_at)
@@ -131,7 +131,8 @@ impl Ledger {
                   WITH ORDINALITY AS t(id, destination, kind, entity_type, entity_id, event_id,
                                        event_type, payload, traceparent, n)
              ORDER BY n
-             ON CONFLICT (effect_id, destination) DO NOTHING",
+             ON CONFLICT (effect_id, destination) DO NOTHING
+             RETURNING kind",
         )
         .bind(&rows.id)
         .bind(&rows.destination)
@@ -142,9 +143,8 @@ impl Ledger {
         .bind(&rows.event_type)
         .bind(&rows.payload)
         .bind(&rows.traceparent)
-        .execute(&self.pool)
-        .await?;
-        Ok(inserted.rows_affected())
+        .fetch_all(&self.pool)
+        .await
     }
 
     /// Claims up to `limit` due effects of `destination`: of each entity

@@ -34,21 +34,70 @@ pub mod signature;
 pub use app::Application;
 pub use config::Config;
 
-use std::sync::atomic::AtomicU64;
+use service_kit::metrics::{self, HistogramVec, IntCounter, IntCounterVec, Registry};
 
-/// Counters for `/metrics`.
-#[derive(Debug, Default)]
+use crate::effects::Kind;
+
+/// What the notifier measures, served at `/metrics` (with values read from
+/// the effects table and the consumer at scrape time).
+#[derive(Clone, Debug)]
 pub struct Metrics {
-    /// Effects recorded pending (one per destination).
-    pub recorded: AtomicU64,
-    /// Effects delivered.
-    pub sent: AtomicU64,
-    /// Attempts that failed and were scheduled again.
-    pub retried: AtomicU64,
-    /// Effects given up (dead-lettered).
-    pub failed: AtomicU64,
+    /// Everything below.
+    pub registry: Registry,
+    /// Effects by `kind` (`email`, `webhook`) and `outcome`: `recorded`
+    /// pending (one per destination), `skipped` (recorded before: a replay),
+    /// `sent`, `retried` (an attempt failed and is scheduled again),
+    /// `failed` (given up and dead-lettered).
+    effects: IntCounterVec,
+    /// From an effect's recording to its delivery, by `kind`.
+    delivery: HistogramVec,
     /// Records written to the notifier's dead-letter topic.
-    pub dead_lettered: AtomicU64,
-    /// Effects found recorded already (replays).
-    pub skipped: AtomicU64,
+    pub dead_lettered: IntCounter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let registry = Registry::new();
+        let effects = metrics::counter_vec(
+            &registry,
+            "notifier_effects_total",
+            "Effects by kind and outcome: recorded, skipped (a replay), sent, retried, failed.",
+            &["kind", "outcome"],
+        );
+        let delivery = metrics::histogram_vec(
+            &registry,
+            "notifier_effect_delivery_seconds",
+            "From an effect's recording to its delivery, retries included.",
+            &["kind"],
+            metrics::LATENCY_BUCKETS,
+        );
+        let dead_lettered = metrics::counter(
+            &registry,
+            "notifier_dead_lettered_total",
+            "Records written to the notifier's dead-letter topic.",
+        );
+        Self {
+            registry,
+            effects,
+            delivery,
+            dead_lettered,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts `count` effects of `kind` that came to `outcome`.
+    pub fn effects(&self, kind: Kind, outcome: &str, count: usize) {
+        self.effects
+            .with_label_values(&[kind.as_str(), outcome])
+            .inc_by(count as u64);
+    }
+
+    /// Counts a delivery `seconds` after the effect was recorded.
+    pub fn delivered(&self, kind: Kind, seconds: f64) {
+        self.effects(kind, "sent", 1);
+        self.delivery
+            .with_label_values(&[kind.as_str()])
+            .observe(seconds);
+    }
 }

@@ -15,7 +15,7 @@ use crate::Config;
 use crate::execute::Executor;
 use crate::idempotency::IdempotencyCache;
 use crate::projector::ProjectorClient;
-use crate::routes::{self, AppState};
+use crate::routes::{self, ApiMetrics, AppState};
 use crate::snapshots::Snapshots;
 
 /// A started order-service.
@@ -75,7 +75,7 @@ impl Application {
             kafka: KafkaProbe::new(&kafka).context("creating the Kafka probe")?,
             read_model: model(read_model::ORDERS)?,
             inventory_model: model(read_model::INVENTORY)?,
-            metrics: Arc::default(),
+            metrics: Arc::new(ApiMetrics::new(write_path.appender.metrics())),
         };
         Ok(Self { listener, state })
     }

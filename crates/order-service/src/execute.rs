@@ -223,6 +223,7 @@ impl<A: Aggregate> Executor<A> {
         let span = tracing::info_span!(
             "command",
             entity = A::TYPE,
+            command = A::command_name(&request.command),
             id = %request.aggregate_id,
             command_id = %request.command_id,
             trace_id = %request.trace.trace_id_hex(),

@@ -4,7 +4,7 @@ use order_service::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::telemetry::init();
+    service_kit::telemetry::init()?;
     let config = Config::parse();
     let app = Application::build(config)
         .await

@@ -49,7 +49,7 @@ async fn main() -> anyhow::Result<()> {
         config.clone(),
         OrdersProjection,
         pool.clone(),
-        Default::default(),
+        std::sync::Arc::new(read_model::PipelineMetrics::new("orders")),
     )
     .run(Limit::Until(targets), shutdown)
     .await?;

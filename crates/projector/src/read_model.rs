@@ -50,7 +50,7 @@ impl ReadModel {
         let model = P::MODEL;
         let pool = schema::connect_lazy(&config.database_url, model.live, 4)
             .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
-        let metrics = Arc::new(PipelineMetrics::default());
+        let metrics = Arc::new(PipelineMetrics::new(name));
         let (stop, mut stopped) = watch::channel(false);
         let pipeline = Pipeline::new(
             pipeline_config(config, kafka, name),

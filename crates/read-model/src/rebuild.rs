@@ -70,7 +70,9 @@ pub async fn rebuild<P: Projection + Clone>(
         admin.close().await;
         schema::connect(database_url, &model, shadow, 4).await?
     };
-    let metrics = Arc::new(PipelineMetrics::default());
+    let metrics = Arc::new(PipelineMetrics::new(
+        <P::Aggregate as domain::aggregate::Aggregate>::TYPE,
+    ));
     let pipeline = Pipeline::new(
         config.clone(),
         projection,

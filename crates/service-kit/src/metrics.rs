@@ -1,162 +1,188 @@
-//! The Prometheus text exposition format, and a histogram to fill.
+//! `/metrics` in the Prometheus text format, kept by the `prometheus` crate.
+//!
+//! Two kinds of metrics meet in one answer. Live ones (histograms, counters
+//! of what a request did) sit in a service's long-lived [`Registry`] and are
+//! updated where things happen. Values the running system already holds (a
+//! partition's lag, the fold's counters, rows in a table) are read at scrape
+//! time into a [`Snapshot`], so the hot paths keep their plain atomics.
 
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use prometheus::core::Collector;
+use prometheus::{CounterVec, Encoder, GaugeVec, Opts, TextEncoder};
 
-/// A histogram of durations with fixed bucket bounds, in seconds.
-#[derive(Debug)]
-pub struct Histogram {
-    bounds: &'static [f64],
-    /// Per bound, the observations at most that (not cumulative).
-    counts: Vec<AtomicU64>,
-    /// Observations above the last bound.
-    over: AtomicU64,
-    sum_micros: AtomicU64,
-    count: AtomicU64,
+pub use event_store::metrics::{LATENCY_BUCKETS, SIZE_BUCKETS};
+pub use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Registry,
+};
+
+/// Labels of one sample: `[("partition", "3")]`.
+pub type Labels = Vec<(&'static str, String)>;
+
+/// A histogram with `labels`, registered in `registry`.
+///
+/// # Panics
+/// When `name` is registered twice: names are constants, so that is a bug
+/// a start-up test meets.
+pub fn histogram_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+    buckets: &[f64],
+) -> HistogramVec {
+    let opts = HistogramOpts::new(name, help).buckets(buckets.to_vec());
+    let histogram = HistogramVec::new(opts, labels).expect("valid histogram options");
+    register(registry, histogram.clone());
+    histogram
 }
 
-impl Histogram {
-    /// An empty histogram with these upper bounds (ascending).
-    pub fn new(bounds: &'static [f64]) -> Self {
-        Self {
-            bounds,
-            counts: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            over: AtomicU64::new(0),
-            sum_micros: AtomicU64::new(0),
-            count: AtomicU64::new(0),
-        }
-    }
-
-    /// Records one duration.
-    pub fn observe(&self, seconds: f64) {
-        let seconds = seconds.max(0.0);
-        match self.bounds.iter().position(|bound| seconds <= *bound) {
-            Some(bucket) => self.counts[bucket].fetch_add(1, Ordering::Relaxed),
-            None => self.over.fetch_add(1, Ordering::Relaxed),
-        };
-        self.sum_micros
-            .fetch_add((seconds * 1e6).round() as u64, Ordering::Relaxed);
-        self.count.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// The cumulative counts per bound, the sum in seconds and the count.
-    pub fn read(&self) -> (Vec<(f64, u64)>, f64, u64) {
-        let mut cumulative = 0;
-        let buckets = self
-            .bounds
-            .iter()
-            .zip(&self.counts)
-            .map(|(bound, count)| {
-                cumulative += count.load(Ordering::Relaxed);
-                (*bound, cumulative)
-            })
-            .collect();
-        (
-            buckets,
-            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6,
-            self.count.load(Ordering::Relaxed),
-        )
-    }
+/// A counter with `labels`, registered in `registry` (see [`histogram_vec`]).
+pub fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter options");
+    register(registry, counter.clone());
+    counter
 }
 
-/// Builds a `/metrics` body.
+/// A counter without labels, registered in `registry` (see [`histogram_vec`]).
+pub fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    let counter = IntCounter::new(name, help).expect("valid counter options");
+    register(registry, counter.clone());
+    counter
+}
+
+/// A gauge without labels, registered in `registry` (see [`histogram_vec`]).
+pub fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge = IntGauge::new(name, help).expect("valid gauge options");
+    register(registry, gauge.clone());
+    gauge
+}
+
+/// Registers a collector (see [`histogram_vec`] for why it may panic).
+pub fn register(registry: &Registry, collector: impl Collector + 'static) {
+    registry
+        .register(Box::new(collector))
+        .expect("metric names are registered once");
+}
+
+/// Values read from the running system at scrape time.
 #[derive(Default)]
-pub struct MetricsText {
-    body: String,
+pub struct Snapshot {
+    registry: Registry,
 }
 
-impl MetricsText {
-    /// An empty body.
+impl Snapshot {
+    /// An empty snapshot.
     pub fn new() -> Self {
         Self::default()
     }
 
-    /// Adds a counter.
+    /// Adds a counter without labels.
     pub fn counter(self, name: &str, help: &str, value: u64) -> Self {
-        self.family(name, help, "counter", &[(String::new(), value as f64)])
+        self.counters(name, help, &[(Vec::new(), value as f64)])
     }
 
-    /// Adds a counter with one sample per label set (`entity="orders"`).
-    pub fn counters(self, name: &str, help: &str, samples: &[(String, f64)]) -> Self {
-        self.family(name, help, "counter", samples)
+    /// Adds a counter with one sample per label set.
+    pub fn counters(self, name: &str, help: &str, samples: &[(Labels, f64)]) -> Self {
+        self.family(
+            samples,
+            |labels| CounterVec::new(Opts::new(name, help), labels),
+            |counter, labels, value| counter.with_label_values(labels).inc_by(value),
+        )
     }
 
-    /// Adds a gauge with one sample per label set (`partition="3"`).
-    pub fn gauge(self, name: &str, help: &str, samples: &[(String, f64)]) -> Self {
-        self.family(name, help, "gauge", samples)
+    /// Adds a gauge with one sample per label set.
+    pub fn gauge(self, name: &str, help: &str, samples: &[(Labels, f64)]) -> Self {
+        self.family(
+            samples,
+            |labels| GaugeVec::new(Opts::new(name, help), labels),
+            |gauge, labels, value| gauge.with_label_values(labels).set(value),
+        )
     }
 
-    fn family(mut self, name: &str, help: &str, kind: &str, samples: &[(String, f64)]) -> Self {
-        let _ = writeln!(self.body, "# HELP {name} {help}\n# TYPE {name} {kind}");
+    /// Registers a family with these samples; none, no family.
+    fn family<F: Collector + Clone + 'static>(
+        self,
+        samples: &[(Labels, f64)],
+        build: impl FnOnce(&[&str]) -> prometheus::Result<F>,
+        set: impl Fn(&F, &[&str], f64),
+    ) -> Self {
+        let Some((first, _)) = samples.first() else {
+            return self;
+        };
+        let label_names: Vec<&str> = first.iter().map(|(name, _)| *name).collect();
+        let family = build(&label_names).expect("valid metric options");
         for (labels, value) in samples {
-            let labels = if labels.is_empty() {
-                String::new()
-            } else {
-                format!("{{{labels}}}")
-            };
-            let _ = writeln!(self.body, "{name}{labels} {value}");
+            let values: Vec<&str> = labels.iter().map(|(_, value)| value.as_str()).collect();
+            set(&family, &values, *value);
         }
+        register(&self.registry, family);
         self
     }
 
-    /// Adds a histogram with one series per label set (`entity="orders"`).
-    pub fn histogram(mut self, name: &str, help: &str, series: &[(String, &Histogram)]) -> Self {
-        let _ = writeln!(self.body, "# HELP {name} {help}\n# TYPE {name} histogram");
-        for (labels, histogram) in series {
-            let (buckets, sum, count) = histogram.read();
-            let with = |extra: &str| match (labels.is_empty(), extra.is_empty()) {
-                (true, true) => String::new(),
-                (true, false) => format!("{{{extra}}}"),
-                (false, true) => format!("{{{labels}}}"),
-                (false, false) => format!("{{{labels},{extra}}}"),
-            };
-            for (bound, cumulative) in buckets {
-                let _ = writeln!(
-                    self.body,
-                    "{name}_bucket{} {cumulative}",
-                    with(&format!("le=\"{bound}\""))
-                );
+    /// The live metrics and these, as a `/metrics` response.
+    pub fn respond(self, live: &Registry) -> Response {
+        let mut families = live.gather();
+        families.extend(self.registry.gather());
+        families.sort_by(|a, b| a.name().cmp(b.name()));
+        let encoder = TextEncoder::new();
+        let mut body = String::new();
+        match encoder.encode_utf8(&families, &mut body) {
+            Ok(()) => ([(header::CONTENT_TYPE, encoder.format_type())], body).into_response(),
+            Err(error) => {
+                tracing::error!(%error, "could not encode the metrics");
+                crate::Problem::internal().into_response()
             }
-            let _ = writeln!(self.body, "{name}_bucket{} {count}", with("le=\"+Inf\""));
-            let _ = writeln!(self.body, "{name}_sum{} {sum}", with(""));
-            let _ = writeln!(self.body, "{name}_count{} {count}", with(""));
         }
-        self
-    }
-
-    /// The body, served as `text/plain; version=0.0.4`.
-    pub fn finish(self) -> String {
-        self.body
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Histogram, MetricsText};
+    use axum::body::to_bytes;
 
-    #[test]
-    fn a_histogram_is_written_cumulative_with_its_sum_and_count() {
-        static BOUNDS: [f64; 3] = [0.01, 0.1, 1.0];
-        let histogram = Histogram::new(&BOUNDS);
-        for seconds in [0.005, 0.05, 0.06, 2.0] {
-            histogram.observe(seconds);
+    use super::{LATENCY_BUCKETS, Registry, Snapshot, histogram_vec};
+
+    async fn text(snapshot: Snapshot, live: &Registry) -> String {
+        let body = to_bytes(snapshot.respond(live).into_body(), usize::MAX)
+            .await
+            .expect("a body in memory");
+        String::from_utf8(body.to_vec()).expect("utf-8")
+    }
+
+    #[tokio::test]
+    async fn live_histograms_and_scraped_values_share_one_answer() {
+        let live = Registry::new();
+        let latency = histogram_vec(&live, "x_seconds", "Latency.", &["kind"], LATENCY_BUCKETS);
+        for seconds in [0.004, 0.04, 3.0] {
+            latency.with_label_values(&["a"]).observe(seconds);
         }
-        let text = MetricsText::new()
-            .histogram(
-                "lag_seconds",
+        let snapshot = Snapshot::new()
+            .counter("x_done_total", "Done.", 7)
+            .gauge(
+                "x_lag",
                 "Lag.",
-                &[("entity=\"orders\"".into(), &histogram)],
+                &[
+                    (vec![("partition", "0".into())], 0.0),
+                    (vec![("partition", "1".into())], 4.0),
+                ],
             )
-            .finish();
+            .gauge("x_empty", "Nothing to show.", &[]);
+        let text = text(snapshot, &live).await;
         for line in [
-            "lag_seconds_bucket{entity=\"orders\",le=\"0.01\"} 1",
-            "lag_seconds_bucket{entity=\"orders\",le=\"0.1\"} 3",
-            "lag_seconds_bucket{entity=\"orders\",le=\"1\"} 3",
-            "lag_seconds_bucket{entity=\"orders\",le=\"+Inf\"} 4",
-            "lag_seconds_sum{entity=\"orders\"} 2.115",
-            "lag_seconds_count{entity=\"orders\"} 4",
+            "# TYPE x_seconds histogram",
+            "x_seconds_bucket{kind=\"a\",le=\"0.005\"} 1",
+            "x_seconds_bucket{kind=\"a\",le=\"0.05\"} 2",
+            "x_seconds_bucket{kind=\"a\",le=\"+Inf\"} 3",
+            "x_seconds_count{kind=\"a\"} 3",
+            "# TYPE x_done_total counter",
+            "x_done_total 7",
+            "# TYPE x_lag gauge",
+            "x_lag{partition=\"0\"} 0",
+            "x_lag{partition=\"1\"} 4",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} in\n{text}");
         }
+        assert!(!text.contains("x_empty"), "{text}");
     }
 }

@@ -43,6 +43,10 @@ pub trait Aggregate: 'static {
     /// caller should treat it.
     type Error: Refusal;
 
+    /// The command's type name (`"Confirm"`): a label on metrics and spans,
+    /// so it never carries the command's data.
+    fn command_name(command: &Self::Command) -> &'static str;
+
     /// The events a command produces in a state, or why it is refused.
     fn decide(
         command: &Self::Command,

@@ -37,3 +37,16 @@ pub enum InventoryCommand {
         order_id: Uuid,
     },
 }
+
+impl InventoryCommand {
+    /// The variant's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            InventoryCommand::Create { .. } => "Create",
+            InventoryCommand::Restock { .. } => "Restock",
+            InventoryCommand::Reserve { .. } => "Reserve",
+            InventoryCommand::Release { .. } => "Release",
+            InventoryCommand::Commit { .. } => "Commit",
+        }
+    }
+}

@@ -57,6 +57,10 @@ impl Aggregate for InventoryAggregate {
     type Event = InventoryEvent;
     type Error = InventoryError;
 
+    fn command_name(command: &InventoryCommand) -> &'static str {
+        command.name()
+    }
+
     fn decide(
         command: &InventoryCommand,
         state: &Option<Stock>,

@@ -51,6 +51,20 @@ pub enum OrderCommand {
 }
 
 impl OrderCommand {
+    /// The variant's name.
+    pub fn name(&self) -> &'static str {
+        match self {
+            OrderCommand::Place { .. } => "Place",
+            OrderCommand::AddItem { .. } => "AddItem",
+            OrderCommand::RemoveItem { .. } => "RemoveItem",
+            OrderCommand::Confirm => "Confirm",
+            OrderCommand::RecordStockReserved => "RecordStockReserved",
+            OrderCommand::Ship { .. } => "Ship",
+            OrderCommand::Deliver => "Deliver",
+            OrderCommand::Cancel { .. } => "Cancel",
+        }
+    }
+
     /// The verb messages use ("cannot ship an order that is placed").
     pub fn verb(&self) -> &'static str {
         match self {

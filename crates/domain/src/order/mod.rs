@@ -55,6 +55,10 @@ impl Aggregate for OrderAggregate {
     type Event = OrderEvent;
     type Error = OrderError;
 
+    fn command_name(command: &OrderCommand) -> &'static str {
+        command.name()
+    }
+
     fn decide(
         command: &OrderCommand,
         state: &Option<Order>,

@@ -54,13 +54,7 @@ pub async fn wait_settled(
 
 /// A counter or gauge of an instance's `/metrics`, summed over its samples.
 pub async fn metric(http: &reqwest::Client, url: &str, name: &str) -> anyhow::Result<f64> {
-    let text = http
-        .get(format!("{url}/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    Ok(e2e::metrics::sum(&text, name))
+    Ok(e2e::metrics::scrape(http, url).await?.sum(name))
 }
 
 /// The partitions an instance lists under `field` (`partitions` it owns,

@@ -3,8 +3,7 @@
 //! running the command on the write path, and answering with the entity's
 //! view or a problem.
 
-use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -130,7 +129,7 @@ pub async fn run_command<A: Aggregate>(
     {
         Claim::Run(ticket) => ticket,
         Claim::Replay(stored) => {
-            state.metrics.replayed.fetch_add(1, Ordering::Relaxed);
+            state.metrics.replayed.inc();
             return replay(stored);
         }
         Claim::Mismatch => {
@@ -248,26 +247,32 @@ async fn execute<A: Aggregate>(
     created: bool,
     respond: Respond<A>,
 ) -> Response {
-    match executor.execute(&request).await {
-        Ok(executed) => {
-            state.metrics.accepted.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let (outcome, response) = match executor.execute(&request).await {
+        Ok(executed) => (
+            "accepted",
             with_token(
                 respond(&executed.snapshot, created),
                 executor,
                 executed.position,
-            )
-        }
+            ),
+        ),
         Err(error) => {
             let problem = error.into_problem(A::TYPE);
-            let counter = if problem.status().is_server_error() {
-                &state.metrics.failed
+            let outcome = if problem.status().is_server_error() {
+                "failed"
             } else {
-                &state.metrics.refused
+                "refused"
             };
-            counter.fetch_add(1, Ordering::Relaxed);
-            problem.into_response()
+            (outcome, problem.into_response())
         }
-    }
+    };
+    state
+        .metrics
+        .commands
+        .with_label_values(&[A::TYPE, A::command_name(&request.command), outcome])
+        .observe(started.elapsed().as_secs_f64());
+    response
 }
 
 fn replay(stored: StoredResponse) -> Response {

@@ -1,15 +1,14 @@
 //! Liveness, readiness and metrics.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::Response;
 use serde::Serialize;
 use service_kit::Problem;
-use service_kit::metrics::MetricsText;
+use service_kit::metrics::Snapshot;
 use utoipa::ToSchema;
 
 use super::AppState;
@@ -57,42 +56,8 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<Health>, Probl
     get,
     path = "/metrics",
     tag = "operations",
-    responses((status = 200, description = "Counters in Prometheus text format", body = String, content_type = "text/plain"))
+    responses((status = 200, description = "Metrics in the Prometheus text format", body = String, content_type = "text/plain"))
 )]
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    let m = &state.metrics;
-    let get = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
-    let body = MetricsText::new()
-        .counter(
-            "order_service_commands_accepted_total",
-            "Commands that took effect.",
-            get(&m.accepted),
-        )
-        .counter(
-            "order_service_commands_refused_total",
-            "Commands refused with a 4xx.",
-            get(&m.refused),
-        )
-        .counter(
-            "order_service_commands_failed_total",
-            "Commands that failed with a 5xx.",
-            get(&m.failed),
-        )
-        .counter(
-            "order_service_idempotent_replays_total",
-            "Answers replayed for an Idempotency-Key.",
-            get(&m.replayed),
-        )
-        .gauge(
-            "order_service_http_requests_in_flight",
-            "HTTP requests being answered now.",
-            &[(String::new(), get(&m.in_flight) as f64)],
-        )
-        .counter(
-            "order_service_append_transactions_total",
-            "Kafka transactions of the appender (shared by concurrent commands).",
-            state.orders.appender.transactions(),
-        )
-        .finish();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    Snapshot::new().respond(&state.metrics.registry)
 }

@@ -13,7 +13,6 @@ pub(crate) mod read;
 mod transitions;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::body::Bytes;
 use axum::extract::DefaultBodyLimit;
@@ -25,9 +24,11 @@ use axum::response::{IntoResponse, Response};
 use axum::{Extension, Router};
 use domain::inventory::InventoryAggregate;
 use domain::order::OrderAggregate;
+use event_store::metrics::AppendMetrics;
 use event_store::probe::KafkaProbe;
 use serde::de::DeserializeOwned;
 use service_kit::Problem;
+use service_kit::metrics::{self, HistogramVec, IntCounter, IntGauge, Registry};
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -62,28 +63,59 @@ pub struct AppState {
     pub metrics: Arc<ApiMetrics>,
 }
 
-/// Counters of the write path.
-#[derive(Default, Debug)]
+/// What the write path measures, served at `/metrics`.
+#[derive(Clone, Debug)]
 pub struct ApiMetrics {
-    /// Commands that took effect.
-    pub accepted: AtomicU64,
-    /// Commands refused (4xx).
-    pub refused: AtomicU64,
-    /// Commands that failed for a server-side reason (5xx).
-    pub failed: AtomicU64,
-    /// Answers replayed for an `Idempotency-Key`.
-    pub replayed: AtomicU64,
+    /// Everything below, and the appender's histograms.
+    pub registry: Registry,
+    /// Each command run, from its first read to its answer, by `entity`,
+    /// `command` (its type name) and `outcome` (`accepted`, `refused`: a
+    /// 4xx, `failed`: a 5xx).
+    pub commands: HistogramVec,
+    /// Answers replayed for an `Idempotency-Key` without running the command.
+    pub replayed: IntCounter,
     /// Requests being answered now (what a graceful shutdown waits for).
-    pub in_flight: AtomicU64,
+    pub in_flight: IntGauge,
+}
+
+impl ApiMetrics {
+    /// The metrics, with the appender's registered beside them.
+    pub fn new(appender: &AppendMetrics) -> Self {
+        let registry = Registry::new();
+        let commands = metrics::histogram_vec(
+            &registry,
+            "order_service_command_duration_seconds",
+            "How long a command took, from reading its entity to the answer.",
+            &["entity", "command", "outcome"],
+            metrics::LATENCY_BUCKETS,
+        );
+        let replayed = metrics::counter(
+            &registry,
+            "order_service_idempotent_replays_total",
+            "Answers replayed for an Idempotency-Key, without running the command again.",
+        );
+        let in_flight = metrics::gauge(
+            &registry,
+            "order_service_http_requests_in_flight",
+            "HTTP requests being answered now.",
+        );
+        appender
+            .register(&registry)
+            .expect("the appender's metrics are registered once");
+        Self {
+            registry,
+            commands,
+            replayed,
+            in_flight,
+        }
+    }
 }
 
 /// Counts the request in [`ApiMetrics::in_flight`] while it runs.
 async fn track_in_flight(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let metrics = state.metrics.clone();
-    metrics.in_flight.fetch_add(1, Ordering::Relaxed);
-    let _done = Guard(move || {
-        metrics.in_flight.fetch_sub(1, Ordering::Relaxed);
-    });
+    let in_flight = state.metrics.in_flight.clone();
+    in_flight.inc();
+    let _done = Guard(move || in_flight.dec());
     next.run(request).await
 }
 

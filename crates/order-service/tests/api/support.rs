@@ -31,7 +31,7 @@ impl Drop for System {
 
 pub async fn start() -> System {
     if std::env::var_os("TEST_LOG").is_some() {
-        service_kit::telemetry::init();
+        let _ = service_kit::telemetry::init();
     }
     let run = Uuid::now_v7().simple().to_string();
     let prefix = format!("test-{run}");

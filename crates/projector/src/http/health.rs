@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::StatusCode;
+use axum::response::Response;
 use event_store::store::PartitionStatus;
 use serde_json::json;
 use service_kit::Problem;
-use service_kit::metrics::MetricsText;
+use service_kit::metrics::{Labels, Registry, Snapshot};
 
 use super::AppState;
 use crate::entity::Entity;
@@ -52,13 +52,13 @@ pub async fn readyz(State(state): State<AppState>) -> Result<Json<serde_json::Va
 }
 
 /// Samples of one value per entity.
-type Samples = Vec<(String, f64)>;
+type Samples = Vec<(Labels, f64)>;
 
 fn per_entity(state: &AppState, value: impl Fn(&Entity) -> f64) -> Samples {
     state
         .entities
         .iter()
-        .map(|e| (format!("entity=\"{}\"", e.name), value(e)))
+        .map(|e| (vec![("entity", e.name.to_owned())], value(e)))
         .collect()
 }
 
@@ -67,9 +67,10 @@ fn per_partition(state: &AppState, values: impl Fn(&Entity) -> Vec<(i32, f64)>) 
         .entities
         .iter()
         .flat_map(|e| {
-            values(e)
-                .into_iter()
-                .map(|(p, v)| (format!("entity=\"{}\",partition=\"{p}\"", e.name), v))
+            values(e).into_iter().map(|(p, v)| {
+                let labels = vec![("entity", e.name.to_owned()), ("partition", p.to_string())];
+                (labels, v)
+            })
         })
         .collect()
 }
@@ -79,7 +80,7 @@ fn get(counter: &AtomicU64) -> f64 {
 }
 
 /// Prometheus text.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<AppState>) -> Response {
     let processor = |value: fn(&event_store::store::FoldMetrics) -> &AtomicU64| {
         per_entity(&state, |e| get(value(&e.registry.metrics)))
     };
@@ -101,7 +102,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 .collect()
         })
     };
-    let body = MetricsText::new()
+    let body = Snapshot::new()
         .counters(
             "projector_records_total",
             "Records of the events topic folded.",
@@ -185,7 +186,7 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             .iter()
             .filter_map(|e| {
                 let metrics = e.read_model.as_ref()?;
-                Some((format!("entity=\"{}\"", e.name), get(value(metrics))))
+                Some((vec![("entity", e.name.to_owned())], get(value(metrics))))
             })
             .collect()
     };
@@ -215,15 +216,6 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
             "Batches that failed (PostgreSQL or Kafka unavailable) and were retried.",
             &read_model(|m| &m.errors),
         )
-        .histogram(
-            "read_model_lag_seconds",
-            "From a record's append to the commit that made it visible in the read model.",
-            &state
-                .entities
-                .iter()
-                .filter_map(|e| Some((format!("entity=\"{}\"", e.name), &e.read_model.as_ref()?.lag)))
-                .collect::<Vec<_>>(),
-        )
         .gauge(
             "read_model_next_offset",
             "Next offset the read model folds, per partition.",
@@ -236,6 +228,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
                 })
             }),
         )
-        .finish();
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], body)
+        ;
+    // The read models' histograms, live: registered for this answer only.
+    let live = Registry::new();
+    for metrics in state.entities.iter().filter_map(|e| e.read_model.as_ref()) {
+        if let Err(error) = metrics.register(&live) {
+            tracing::error!(%error, "read model histograms not served");
+        }
+    }
+    body.respond(&live)
 }

@@ -22,7 +22,7 @@ use event_store::KafkaConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
-use service_kit::metrics::Histogram;
+use service_kit::metrics::{Histogram, HistogramOpts, LATENCY_BUCKETS, Registry};
 use service_kit::retry::Backoff;
 use sqlx::{PgConnection, PgPool};
 use tokio::sync::watch;
@@ -96,6 +96,8 @@ pub struct PipelineMetrics {
     /// From each record's append (its Kafka timestamp) to the commit of the
     /// SQL transaction that made it visible.
     pub lag: Histogram,
+    /// How long writing one batch took (its SQL transaction with offsets).
+    pub batch_duration: Histogram,
     /// Batches committed.
     pub batches: AtomicU64,
     /// Records folded (every command, accepted or not).
@@ -112,10 +114,26 @@ pub struct PipelineMetrics {
     pub stopped: Mutex<BTreeMap<i32, String>>,
 }
 
-impl Default for PipelineMetrics {
-    fn default() -> Self {
+impl PipelineMetrics {
+    /// Empty metrics of the model of `entity` (its label when served).
+    pub fn new(entity: &str) -> Self {
+        let histogram = |name: &str, help: &str, buckets: &[f64]| {
+            let opts = HistogramOpts::new(name, help)
+                .const_label("entity", entity)
+                .buckets(buckets.to_vec());
+            Histogram::with_opts(opts).expect("constant, valid options")
+        };
         Self {
-            lag: Histogram::new(&LAG_BOUNDS),
+            lag: histogram(
+                "read_model_lag_seconds",
+                "From a record's append to the commit that made it visible in the read model.",
+                &LAG_BOUNDS,
+            ),
+            batch_duration: histogram(
+                "read_model_batch_duration_seconds",
+                "How long one batch took to write to PostgreSQL, offsets included.",
+                LATENCY_BUCKETS,
+            ),
             batches: AtomicU64::default(),
             records: AtomicU64::default(),
             events: AtomicU64::default(),
@@ -128,6 +146,12 @@ impl Default for PipelineMetrics {
 }
 
 impl PipelineMetrics {
+    /// Registers the histograms in `registry`.
+    pub fn register(&self, registry: &Registry) -> prometheus::Result<()> {
+        registry.register(Box::new(self.lag.clone()))?;
+        registry.register(Box::new(self.batch_duration.clone()))
+    }
+
     /// A copy of the current positions.
     pub fn positions(&self) -> Positions {
         lock(&self.positions).clone()
@@ -287,11 +311,15 @@ impl<P: Projection> Pipeline<P> {
                 }
                 let span =
                     tracing::debug_span!("read_model_batch", partition, records = records.len());
-                match self
+                let started = std::time::Instant::now();
+                let written = self
                     .write_batch(&records, &lane, &positions)
                     .instrument(span)
-                    .await
-                {
+                    .await;
+                self.metrics
+                    .batch_duration
+                    .observe(started.elapsed().as_secs_f64());
+                match written {
                     Ok((next, folded)) => {
                         backoff = Backoff::default();
                         positions = next;
