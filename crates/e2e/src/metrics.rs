@@ -59,6 +59,19 @@ impl Metrics {
             .sum()
     }
 
+    /// The value of counter, gauge or untyped `name` in the series with all
+    /// of `labels` (the first that matches).
+    pub fn sample(&self, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        self.scrape.samples.iter().find_map(|s| match s.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v)
+                if s.metric == name && labels.iter().all(|(k, v)| s.labels.get(k) == Some(*v)) =>
+            {
+                Some(v)
+            }
+            _ => None,
+        })
+    }
+
     /// Observations of histogram `name` in the series with all of `labels`
     /// (summed over the series that match); `None` when there is no such
     /// histogram.

@@ -97,7 +97,9 @@ fn the_compose_file_is_valid_and_speaks_the_binaries_language() {
             .as_object()
             .map(|env| env.keys().cloned().collect())
             .unwrap_or_default();
-        let known = reads(name);
+        // Logging and trace export are configured alike in every binary.
+        let mut known = reads(name);
+        known.extend(service_kit::telemetry::ENV.iter().map(|s| s.to_string()));
         let unknown: Vec<_> = given.difference(&known).collect();
         assert!(
             unknown.is_empty(),

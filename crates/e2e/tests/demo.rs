@@ -1,7 +1,8 @@
 //! The README's first command, run for a bounded time on topics and a
 //! database of its own: stock is created and reserved for orders by the
 //! fulfilment workflow, orders reach every state, the read model equals the
-//! fold of the log, and e-mails and webhooks arrive. (`newcomer.rs` runs it
+//! fold of the log, e-mails and webhooks arrive, and each request's trace is
+//! printed. (`newcomer.rs` runs it
 //! with no settings at all and stops it with Ctrl-C.)
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -153,6 +154,12 @@ async fn the_demo_takes_orders_through_every_state_with_effects() -> anyhow::Res
         sinks.contains("-> 200 (signature ok)"),
         "the webhook sink accepted signed webhooks"
     );
+    // Each request's trace, printed as a tree: the fold under the request.
+    let traced = sinks.lines().collect::<Vec<_>>().windows(2).any(|pair| {
+        pair[0].starts_with("  order-service  POST /orders  201")
+            && pair[1].starts_with("    projector  process ")
+    });
+    assert!(traced, "the trace sink printed a request's trace:\n{sinks}");
     pool.close().await;
     // Kept when the test fails, for its logs.
     std::fs::remove_dir_all(root.join(format!(".local/e2e-{prefix}")))?;

@@ -11,7 +11,9 @@ use anyhow::Context;
 use domain::aggregate::{DecodeError, Envelope};
 use domain::order::{Order, OrderEvent};
 use event_store::StreamTopics;
+use event_store::trace_context::TraceParent;
 use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::message::Headers;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::sync::{Semaphore, watch};
@@ -40,6 +42,8 @@ struct Fact {
     offset: i64,
     key: Vec<u8>,
     payload: Vec<u8>,
+    /// The span of the fold that recorded it: the steps continue its trace.
+    trace: Option<TraceParent>,
 }
 
 /// Runs until `stopping` turns true.
@@ -89,7 +93,8 @@ pub async fn run(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Res
                     let span = tracing::info_span!(
                         "fact",
                         partition = fact.partition,
-                        offset = fact.offset
+                        offset = fact.offset,
+                        trace_id = fact.trace.map(|t| t.trace_id_hex()),
                     );
                     act(&service, &fact).instrument(span).await?;
                 }
@@ -143,6 +148,11 @@ async fn next_batch(consumer: &StreamConsumer) -> Vec<Fact> {
                 offset: message.offset(),
                 key: message.key().unwrap_or_default().to_vec(),
                 payload: message.payload().unwrap_or_default().to_vec(),
+                trace: message.headers().and_then(|headers| {
+                    TraceParent::from_headers(
+                        headers.iter().filter_map(|h| Some((h.key, h.value?))),
+                    )
+                }),
             }),
             Err(error) => tracing::warn!(%error, "consumer error"),
         }
@@ -180,7 +190,8 @@ async fn act(service: &OrderService, fact: &Fact) -> Result<(), Unfinished> {
         return Ok(());
     };
     let plan = plan(&envelope.event, &order);
-    carry_out(service, order.id, envelope.event_id, plan)
+    let service = service.continuing(fact.trace);
+    carry_out(&service, order.id, envelope.event_id, plan)
         .await
         .map_err(|_| Unfinished::Stopping)
 }

@@ -5,7 +5,7 @@ use tokio::sync::watch;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::telemetry::init()?;
+    let _telemetry = service_kit::telemetry::init("fulfilment")?;
     let config = Config::parse();
     let (stop, stopping) = watch::channel(false);
     let mut run = tokio::spawn(fulfilment::consumer::run(config, stopping));

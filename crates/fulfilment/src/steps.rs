@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use domain::order::Sku;
+use event_store::trace_context::{TRACEPARENT, TraceParent};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use service_kit::retry::Backoff;
@@ -26,6 +27,8 @@ pub struct OrderService {
     http: reqwest::Client,
     base_url: String,
     stopping: watch::Receiver<bool>,
+    /// Sent as `traceparent`: the commands continue the fact's trace.
+    trace: Option<TraceParent>,
 }
 
 impl OrderService {
@@ -37,7 +40,17 @@ impl OrderService {
                 .build()?,
             base_url: base_url.trim_end_matches('/').to_owned(),
             stopping,
+            trace: None,
         })
+    }
+
+    /// The same client, its commands in `trace` (that of the fact they
+    /// carry out).
+    pub fn continuing(&self, trace: Option<TraceParent>) -> Self {
+        Self {
+            trace,
+            ..self.clone()
+        }
     }
 
     /// Sends a command until it has a verdict (any answer below 500): a
@@ -57,6 +70,9 @@ impl OrderService {
                 .header("idempotency-key", key);
             if let Some(body) = &body {
                 request = request.json(body);
+            }
+            if let Some(trace) = &self.trace {
+                request = request.header(TRACEPARENT, trace.to_string());
             }
             match request.send().await {
                 Ok(answer) if !answer.status().is_server_error() => {

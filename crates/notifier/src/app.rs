@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use event_store::store::QuietEof;
 use event_store::{Appender, AppenderSettings, StreamTopics, TopicSpec};
 use rdkafka::consumer::Consumer;
 use tokio::net::TcpListener;
@@ -16,7 +17,7 @@ use tokio::sync::{Notify, watch};
 use crate::dead_letters::DeadLetters;
 use crate::delivery::{Deliverer, WebhookTarget};
 use crate::http::{self, HttpState};
-use crate::ingest::{ChangesConsumer, Ingest, IngestContext};
+use crate::ingest::{ChangesConsumer, Ingest};
 use crate::lanes::Lane;
 use crate::ledger::{Ledger, SMTP};
 use crate::signature::Secret;
@@ -78,7 +79,7 @@ impl Application {
             // join, fatally (librdkafka#3437); a dynamic one just joins again. A
             // restart costs a rebalance, and nothing is lost: offsets are
             // committed after the work.
-            .create_with_context(IngestContext)
+            .create_with_context(QuietEof)
             .context("creating the consumer")?;
         let subscribed: Vec<&str> = sources.keys().map(|topic| &**topic).collect();
         consumer

@@ -7,12 +7,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use event_store::store::QuietEof;
 use event_store::trace_context::TraceParent;
-use rdkafka::ClientContext;
-use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, StreamConsumer};
+use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
-use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::retry::Backoff;
 use tokio::sync::{Notify, watch};
@@ -39,27 +38,10 @@ struct Record {
     trace: Option<TraceParent>,
 }
 
-/// The consumer's context: the end of a partition is an event ingest uses
-/// (its position is then past the last transaction marker), not a failure
-/// to log.
-pub struct IngestContext;
-
-impl ClientContext for IngestContext {
-    fn error(&self, error: KafkaError, reason: &str) {
-        let end = matches!(
-            error,
-            KafkaError::PartitionEOF(_) | KafkaError::Global(RDKafkaErrorCode::PartitionEOF)
-        );
-        if !end {
-            tracing::error!(%error, reason, "librdkafka error");
-        }
-    }
-}
-
-impl ConsumerContext for IngestContext {}
-
-/// The changes topics' consumer.
-pub type ChangesConsumer = StreamConsumer<IngestContext>;
+/// The changes topics' consumer. The end of a partition is an event ingest
+/// uses (its position is then past the last transaction marker), not a
+/// failure to log.
+pub type ChangesConsumer = StreamConsumer<QuietEof>;
 
 /// Why ingesting stopped.
 #[derive(Debug, thiserror::Error)]
@@ -187,11 +169,8 @@ impl Ingest {
         for record in batch {
             match (record.effects_of)(&record.payload, !self.webhook_urls.is_empty()) {
                 Ok(of_record) => effects.extend(of_record.into_iter().map(|mut effect| {
-                    // Each effect is a span of the trace, one per kind.
-                    let salt = effect.kind as u8 + 1;
-                    effect.traceparent = record
-                        .trace
-                        .map(|t| t.child_for(&effect.event_id, salt).to_string());
+                    // The fold's span: each delivery attempt is a child of it.
+                    effect.traceparent = record.trace.map(|t| t.to_string());
                     effect
                 })),
                 Err(error) => {

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 use event_store::trace_context::TraceParent;
+use event_store::trace_context::hop::{self, Hop};
+use opentelemetry::KeyValue;
 use service_kit::retry::Backoff;
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
@@ -153,13 +155,26 @@ impl Lane {
 
     /// One attempt at a claimed effect, and its outcome recorded (retrying
     /// PostgreSQL while it is away).
-    async fn deliver(&self, due: Due, stopping: &watch::Receiver<bool>) {
-        // The effect's span of the trace that caused it, for the logs.
-        let trace = due
+    async fn deliver(&self, mut due: Due, stopping: &watch::Receiver<bool>) {
+        // This attempt is a span of the trace that caused the effect, a child
+        // of the fold that recorded its event; the e-mail or webhook carries
+        // it. Unexported, its id derives from the event, the same on retries.
+        let fold = due
             .effect
             .traceparent
             .as_deref()
             .and_then(TraceParent::parse);
+        let mut hop = fold.map(|fold| {
+            let salt = due.effect.kind as u8 + 1;
+            Hop::start(
+                hop::Kind::Client,
+                Some(&fold),
+                || fold.child_for(&due.effect.event_id, salt),
+                || self.effect_span(&due),
+            )
+        });
+        let trace = hop.as_ref().map(Hop::trace);
+        due.effect.traceparent = trace.map(|t| t.to_string());
         let span = tracing::info_span!(
             "effect",
             effect = %due.effect.id,
@@ -167,20 +182,43 @@ impl Lane {
             trace_id = trace.map(|t| t.trace_id_hex()),
             span_id = trace.map(|t| t.span_id_hex()),
         );
-        self.deliver_in(due, stopping).instrument(span).await;
+        let outcome = self.deliver_in(due, stopping).instrument(span).await;
+        if let (Some(hop), Some(failure)) = (&mut hop, outcome) {
+            hop.set_error(|| failure);
+        }
     }
 
-    async fn deliver_in(&self, due: Due, stopping: &watch::Receiver<bool>) {
+    /// The delivery span's name and attributes.
+    fn effect_span(&self, due: &Due) -> (String, Vec<KeyValue>) {
+        let kind = due.effect.kind.as_str();
+        let attributes = vec![
+            KeyValue::new("effect.id", due.effect.id.clone()),
+            KeyValue::new("effect.kind", kind),
+            KeyValue::new("effect.attempt", i64::from(due.attempts) + 1),
+            KeyValue::new("entity.id", due.effect.entity_id.to_string()),
+            KeyValue::new("event.type", due.effect.event_type.clone()),
+            KeyValue::new("server.address", self.destination.clone()),
+        ];
+        (format!("deliver {kind}"), attributes)
+    }
+
+    /// Delivers and records the outcome; returns why the attempt failed.
+    async fn deliver_in(&self, due: Due, stopping: &watch::Receiver<bool>) -> Option<String> {
         let mut backoff = Backoff::default();
         let outcome = self.attempt(&due).await;
+        let failure = match &outcome {
+            Attempt::Delivered => None,
+            Attempt::Gone(reason) | Attempt::Permanent(reason) => Some(reason.clone()),
+            Attempt::Retry { error, .. } => Some(error.clone()),
+        };
         loop {
             match self.settle(&due, &outcome, stopping).await {
-                Ok(()) => return,
-                Err(Unsettled::Stopping) => return,
+                Ok(()) => return failure,
+                Err(Unsettled::Stopping) => return failure,
                 Err(Unsettled::Database(error)) => {
                     tracing::warn!(effect = %due.effect.id, %error, "effects table unavailable; retrying");
                     if pause(backoff.next_delay(), stopping).await.is_err() {
-                        return;
+                        return failure;
                     }
                 }
             }

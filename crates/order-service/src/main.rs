@@ -4,7 +4,7 @@ use order_service::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::telemetry::init()?;
+    let _telemetry = service_kit::telemetry::init("order-service")?;
     let config = Config::parse();
     let app = Application::build(config)
         .await

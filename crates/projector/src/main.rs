@@ -5,7 +5,7 @@ use projector::{Application, Config};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    service_kit::telemetry::init()?;
+    let _telemetry = service_kit::telemetry::init("projector")?;
     let config = Config::parse();
     if let Some(Command::RebuildReadModel { entity }) = &config.command {
         return projector::rebuild::run(&config, entity).await;

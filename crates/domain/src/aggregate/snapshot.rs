@@ -65,6 +65,17 @@ pub enum Verdict {
     Duplicate,
 }
 
+impl Verdict {
+    /// Its name on the wire (`accepted`, `conflict`, `duplicate`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Accepted { .. } => "accepted",
+            Verdict::Conflict { .. } => "conflict",
+            Verdict::Duplicate => "duplicate",
+        }
+    }
+}
+
 impl<S> Snapshot<S> {
     /// The rule: a batch is accepted, all or none, only if its first version
     /// is exactly one above the snapshot's; a command already accepted is a

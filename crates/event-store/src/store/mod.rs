@@ -19,10 +19,8 @@ pub use partition_store::{
     StoreOptions,
 };
 pub use registry::{FoldMetrics, Registry, Restored};
-pub(crate) use restore::{
-    QuietEof, changelog_entry, consumer_position, is_end_of_partition, is_transient,
-};
-pub use restore::{RestoreError, restore_partition};
+pub use restore::{QuietEof, RestoreError, consumer_position, restore_partition};
+pub(crate) use restore::{changelog_entry, is_end_of_partition, is_transient};
 pub use standby::{Replica, Standbys};
 
 /// The folder of a partition's store: the same for its owner and its standby.

@@ -56,8 +56,8 @@ pub(crate) fn is_end_of_partition(error: &KafkaError) -> bool {
 /// Where a consumer stands in a partition: the next offset it delivers. At
 /// the end of a partition that is past the last transaction marker, which
 /// no record stands for.
-pub(crate) fn consumer_position<C: ConsumerContext>(
-    consumer: &BaseConsumer<C>,
+pub fn consumer_position<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
     topic: &str,
     partition: i32,
 ) -> Option<i64> {
@@ -99,9 +99,10 @@ pub(crate) fn is_transient(error: &KafkaError) -> bool {
     )
 }
 
-/// A consumer context for reading to the end: the end of a partition is
-/// expected, not an error worth a log line.
-pub(crate) struct QuietEof;
+/// A consumer context for consumers that are told of partition ends
+/// (`enable.partition.eof`): the end is expected, not an error worth a log
+/// line.
+pub struct QuietEof;
 
 impl ClientContext for QuietEof {
     fn error(&self, error: KafkaError, reason: &str) {

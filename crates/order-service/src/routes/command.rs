@@ -9,7 +9,7 @@ use axum::body::to_bytes;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::aggregate::{Aggregate, Snapshot, Verdict};
-use event_store::trace_context::{TRACEPARENT, TraceParent};
+use event_store::trace_context::TraceParent;
 use service_kit::Problem;
 use uuid::Uuid;
 
@@ -103,12 +103,8 @@ pub async fn run_command<A: Aggregate>(
         (Err(problem), _) | (_, Err(problem)) => return problem.into_response(),
     };
     let created = !matches!(command.target, Target::Existing(_));
-    // The caller's trace goes on (a new one when it sent none or an invalid
-    // one, as W3C Trace Context says); this request is a span of it.
-    let trace = headers
-        .get(TRACEPARENT)
-        .and_then(|value| TraceParent::parse(value.to_str().ok()?))
-        .map_or_else(TraceParent::new_root, |parent| parent.child());
+    // The request's span is the parent of what the command appends.
+    let trace = super::trace::request_span().unwrap_or_else(TraceParent::new_root);
     let Some(key) = key else {
         let aggregate_id = command.target.known_id().unwrap_or_else(Uuid::now_v7);
         let request = CommandRequest {

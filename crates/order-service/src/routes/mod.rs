@@ -10,6 +10,7 @@ mod lists;
 mod openapi;
 mod orders;
 pub(crate) mod read;
+mod trace;
 mod transitions;
 
 use std::sync::Arc;
@@ -159,6 +160,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(service_kit::problem::not_found)
         .method_not_allowed_fallback(service_kit::problem::method_not_allowed)
         .layer(Extension(document))
+        .layer(middleware::from_fn(trace::trace_request))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             track_in_flight,

@@ -31,7 +31,7 @@ impl Drop for System {
 
 pub async fn start() -> System {
     if std::env::var_os("TEST_LOG").is_some() {
-        let _ = service_kit::telemetry::init();
+        let _ = service_kit::telemetry::init("order-service");
     }
     let run = Uuid::now_v7().simple().to_string();
     let prefix = format!("test-{run}");
@@ -127,14 +127,26 @@ impl System {
         // projector joins a consumer group per entity type.
         let deadline = Instant::now() + Duration::from_secs(300);
         loop {
-            let ready = self.request(Method::GET, "/readyz").send().await;
-            if ready.is_ok_and(|r| r.status().is_success()) {
-                return;
+            let last = match self.request(Method::GET, "/readyz").send().await {
+                Ok(ready) if ready.status().is_success() => return,
+                Ok(ready) => ready.text().await.unwrap_or_default(),
+                Err(error) => error.to_string(),
+            };
+            if Instant::now() >= deadline {
+                // What the projector was doing, to tell a slow start from a stuck one.
+                let partitions = match self
+                    .http
+                    .get(format!("{}/partitions", self.projector_url))
+                    .send()
+                    .await
+                {
+                    Ok(answer) => answer.text().await.unwrap_or_default(),
+                    Err(error) => error.to_string(),
+                };
+                panic!(
+                    "order-service did not become ready: {last}\nthe projector's partitions: {partitions}"
+                );
             }
-            assert!(
-                Instant::now() < deadline,
-                "order-service did not become ready"
-            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }

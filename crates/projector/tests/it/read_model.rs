@@ -569,3 +569,47 @@ async fn assert_events_match(pool: &PgPool, fold: &LogFold) -> anyhow::Result<()
     }
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_caught_up_read_model_reports_each_partitions_end() -> anyhow::Result<()> {
+    let db = TestDatabase::create().await?;
+    let topics = fresh_topics().await?;
+    let mut projector = projector_with_database(&topics, &db.url).await;
+    // Transactions end in a commit marker, which each partition's end counts
+    // and no record stands for.
+    write(&topics, 40, 120, 10, 0x5eed_0106).await?;
+    let pool =
+        read_model::connect(&db.url, &read_model::ORDERS, read_model::ORDERS.live, 2).await?;
+    let fold = fold_log(&kafka(), &topics.events).await?;
+    wait_until_equal(&pool, &fold).await?;
+
+    let probe = event_store::probe::KafkaProbe::new(&kafka())?;
+    let mut ends = BTreeMap::new();
+    for partition in 0..PARTITIONS {
+        let end = probe
+            .end_offset(&topics.events, partition, Duration::from_secs(10))
+            .await?;
+        ends.insert(partition, end);
+    }
+    assert!(ends.values().any(|end| *end > 0), "records were written");
+    let http = reqwest::Client::new();
+    eventually(
+        "the read model's positions at the partitions' ends",
+        Duration::from_secs(20),
+        async || {
+            let metrics = e2e::metrics::scrape(&http, &projector.base_url)
+                .await
+                .ok()?;
+            ends.iter()
+                .all(|(partition, end)| {
+                    let labels = [("entity", "orders"), ("partition", &*partition.to_string())];
+                    metrics.sample("read_model_next_offset", &labels) == Some(*end as f64)
+                })
+                .then_some(())
+        },
+    )
+    .await;
+    projector.terminate();
+    pool.close().await;
+    db.drop().await
+}

@@ -1,6 +1,9 @@
 //! The Kafka side of a lane: where it starts (the stored offsets), and
 //! gathering the next batch of records.
 
+use event_store::store::consumer_position;
+use rdkafka::message::Headers;
+
 use super::*;
 
 impl<P: Projection> Pipeline<P> {
@@ -20,7 +23,7 @@ impl<P: Projection> Pipeline<P> {
 
     pub(super) fn assign(
         &self,
-        consumer: &StreamConsumer,
+        consumer: &StreamConsumer<QuietEof>,
         positions: &Positions,
     ) -> Result<(), KafkaError> {
         let stopped = lock(&self.metrics.stopped);
@@ -33,16 +36,17 @@ impl<P: Projection> Pipeline<P> {
         consumer.assign(&list)
     }
 
-    /// Gathers the next batch: waits for one record, then lingers briefly for
-    /// more. `None` once shut down.
+    /// Gathers the next batch: waits for one record or a partition's end,
+    /// then lingers briefly for more. `None` once shut down.
     pub(super) async fn next_batch(
         &self,
-        consumer: &StreamConsumer,
+        consumer: &StreamConsumer<QuietEof>,
         shutdown: &mut watch::Receiver<bool>,
         limit: &Limit,
         positions: &Positions,
-    ) -> Result<Option<Vec<Record<P>>>, PipelineError> {
+    ) -> Result<Option<Batch<P>>, PipelineError> {
         let mut records = Vec::new();
+        let mut ends = Positions::new();
         let mut seen: HashMap<i32, i64> = HashMap::new();
         let mut deadline = None;
         while records.len() < self.config.max_batch {
@@ -53,6 +57,28 @@ impl<P: Projection> Pipeline<P> {
             };
             let message = match message {
                 Ok(message) => message,
+                Err(KafkaError::PartitionEOF(partition)) => {
+                    // Every record of the partition is in hand: once they are
+                    // written, the lane stands at the end, past the last
+                    // transaction's marker, which no record stands for.
+                    // A replay reports no further than its target: the
+                    // records past it were skipped, not written.
+                    let end =
+                        consumer_position(consumer, &self.config.topic, partition).map(|end| {
+                            match limit {
+                                Limit::Forever => end,
+                                Limit::Until(targets) => {
+                                    end.min(targets.get(&partition).copied().unwrap_or(0))
+                                }
+                            }
+                        });
+                    if let Some(end) = end {
+                        ends.insert(partition, end);
+                    }
+                    deadline
+                        .get_or_insert_with(|| tokio::time::Instant::now() + self.config.linger);
+                    continue;
+                }
                 Err(error) => {
                     tracing::warn!(%error, "consumer error");
                     continue;
@@ -98,9 +124,17 @@ impl<P: Projection> Pipeline<P> {
                 partition,
                 offset,
                 appended_ms: message.timestamp().to_millis(),
+                trace: hop::exporting()
+                    .then(|| {
+                        let headers = message.headers()?;
+                        TraceParent::from_headers(
+                            headers.iter().filter_map(|h| Some((h.key, h.value?))),
+                        )
+                    })
+                    .flatten(),
                 batch: decoded,
             });
         }
-        Ok(Some(records))
+        Ok(Some(Batch { records, ends }))
     }
 }

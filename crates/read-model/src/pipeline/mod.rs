@@ -19,6 +19,10 @@ use std::time::Duration;
 
 use domain::aggregate::{Aggregate, Snapshot};
 use event_store::KafkaConfig;
+use event_store::store::QuietEof;
+use event_store::trace_context::TraceParent;
+use event_store::trace_context::hop::{self, Hop};
+use opentelemetry::KeyValue;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::error::KafkaError;
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -271,11 +275,14 @@ impl<P: Projection> Pipeline<P> {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
         let lane = [partition];
-        let consumer: StreamConsumer = self
+        let consumer: StreamConsumer<QuietEof> = self
             .config
             .kafka
             .self_positioned_consumer_config(&self.config.group_id)
-            .create()?;
+            // Partition ends are reported, so a lane that has everything
+            // reads as caught up (`next_batch`).
+            .set("enable.partition.eof", "true")
+            .create_with_context(QuietEof)?;
         let mut backoff = Backoff::default();
         'resync: loop {
             if *shutdown.borrow() {
@@ -300,22 +307,32 @@ impl<P: Projection> Pipeline<P> {
             tracing::info!(partition, ?positions, "read model lane positioned");
 
             loop {
-                let Some(records) = self
+                let Some(Batch { records, ends }) = self
                     .next_batch(&consumer, &mut shutdown, limit, &positions)
                     .await?
                 else {
                     return Ok(());
                 };
                 if records.is_empty() {
+                    self.caught_up(&ends, &positions);
                     continue;
                 }
                 let span =
                     tracing::debug_span!("read_model_batch", partition, records = records.len());
                 let started = std::time::Instant::now();
+                let mut hop = Hop::batch(
+                    hop::Kind::Consumer,
+                    records.iter().filter_map(|r| r.trace),
+                    || self.batch_span(partition, &records),
+                );
                 let written = self
                     .write_batch(&records, &lane, &positions)
                     .instrument(span)
                     .await;
+                if let (Some(hop), Err(error)) = (&mut hop, &written) {
+                    hop.set_error(|| error.to_string());
+                }
+                drop(hop);
                 self.metrics
                     .batch_duration
                     .observe(started.elapsed().as_secs_f64());
@@ -325,6 +342,7 @@ impl<P: Projection> Pipeline<P> {
                         positions = next;
                         self.count(&records, &folded);
                         lock(&self.metrics.positions).extend(positions.clone());
+                        self.caught_up(&ends, &positions);
                         if reached(limit, &positions) {
                             return Ok(());
                         }
@@ -344,6 +362,31 @@ impl<P: Projection> Pipeline<P> {
         }
     }
 
+    /// A batch's span: its name and attributes, by OpenTelemetry's messaging
+    /// conventions.
+    fn batch_span(&self, partition: i32, records: &[Record<P>]) -> (String, Vec<KeyValue>) {
+        let topic = &self.config.topic;
+        let mut attributes = hop::processing(topic, partition, &self.config.group_id);
+        attributes.extend([
+            KeyValue::new("messaging.batch.message_count", records.len() as i64),
+            KeyValue::new("db.system.name", "postgresql"),
+        ]);
+        (format!("process {topic}"), attributes)
+    }
+
+    /// Reports the lanes that reached a partition's end at that end: only
+    /// transaction markers lie between the stored offset and it. The stored
+    /// offset stays (writing it would cost a transaction per batch); a restart
+    /// reads past the markers again.
+    fn caught_up(&self, ends: &Positions, positions: &Positions) {
+        let mut reported = lock(&self.metrics.positions);
+        for (&partition, &end) in ends {
+            if positions.get(&partition).is_some_and(|&at| end > at) {
+                reported.insert(partition, end);
+            }
+        }
+    }
+
     fn count(&self, records: &[Record<P>], folded: &Folded<P::Aggregate>) {
         let m = &self.metrics;
         let committed_ms = chrono::Utc::now().timestamp_millis();
@@ -357,6 +400,14 @@ impl<P: Projection> Pipeline<P> {
     }
 }
 
+/// What one round of consuming gathered.
+struct Batch<P: Projection> {
+    /// The records, in log order per partition.
+    records: Vec<Record<P>>,
+    /// Partitions whose end was reached, with the consumer's position there.
+    ends: Positions,
+}
+
 /// A record of the batch: its place in the log and, unless it was poison,
 /// its decoded command batch.
 struct Record<P: Projection> {
@@ -364,6 +415,8 @@ struct Record<P: Projection> {
     offset: i64,
     /// When it was appended (ms since the epoch), if the record says.
     appended_ms: Option<i64>,
+    /// The span it names (read only when traces are exported).
+    trace: Option<TraceParent>,
     batch: Option<domain::aggregate::CommandBatch<<P::Aggregate as Aggregate>::Event>>,
 }
 

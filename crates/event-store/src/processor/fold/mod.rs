@@ -30,8 +30,10 @@ use crate::store::{
     CommittedWrites, Encoded, PartitionHandle, PartitionStatus, PartitionStore, Positions,
     Registry, RestoreError, Restored, consumer_position, restore_partition, store_path,
 };
+use crate::trace_context::hop::{self, Hop};
 use crate::trace_context::{TRACEPARENT, TraceParent};
 use crate::transaction::{OutgoingRecord, TransactionalProducer, TxError, TxErrorKind};
+use opentelemetry::KeyValue;
 
 mod commit;
 mod ownership;
@@ -168,6 +170,17 @@ impl<A: Aggregate> Fold<A> {
         trace: Option<TraceParent>,
     ) -> Result<(), ProcessorError> {
         self.begin()?;
+        // This fold's span of the command's trace; its ids go on the changes
+        // records. Unexported, they derive from the command id, so folding
+        // the record again after an abort names the same span.
+        let mut hop = trace.map(|trace| {
+            Hop::start(
+                hop::Kind::Consumer,
+                Some(&trace),
+                || trace.child_for(&batch.command_id(), 0),
+                || self.fold_span(partition, offset, key, batch),
+            )
+        });
         let Some(task) = self.tasks.get_mut(&partition) else {
             return Ok(());
         };
@@ -195,10 +208,13 @@ impl<A: Aggregate> Fold<A> {
         task.outcomes.push((batch.command_id(), outcome.clone()));
         task.handle.stage(id, encoded, batch.command_id(), outcome);
         tracing::debug!(aggregate_id = %id, command_id = %batch.command_id(), ?verdict, "judged");
+        if let Some(hop) = &mut hop {
+            hop.set_attribute(|| KeyValue::new("command.verdict", verdict.name()));
+        }
 
         // The trace goes on: this fold is a span of the command's trace,
         // the parent of what consumes the changes.
-        let traceparent = trace.map(|t| t.child_for(&batch.command_id(), 0).to_string());
+        let traceparent = hop.as_ref().map(|hop| hop.trace().to_string());
         for (event_type, change) in &changes {
             let headers = [
                 ("event_type", event_type.as_bytes()),
@@ -228,6 +244,28 @@ impl<A: Aggregate> Fold<A> {
             Verdict::Duplicate => _ = metrics.duplicates.fetch_add(1, Ordering::Relaxed),
         }
         Ok(())
+    }
+
+    /// The fold span's name and attributes, by OpenTelemetry's messaging
+    /// conventions.
+    fn fold_span(
+        &self,
+        partition: i32,
+        offset: i64,
+        key: &[u8],
+        batch: &CommandBatch<A::Event>,
+    ) -> (String, Vec<KeyValue>) {
+        let topic = &self.config.topics.events;
+        let mut attributes = hop::processing(topic, partition, &self.config.group_id);
+        attributes.extend([
+            KeyValue::new("messaging.kafka.offset", offset),
+            KeyValue::new(
+                "messaging.kafka.message.key",
+                String::from_utf8_lossy(key).into_owned(),
+            ),
+            KeyValue::new("command.id", batch.command_id().to_string()),
+        ]);
+        (format!("process {topic}"), attributes)
     }
 
     /// A record only newer code can read: skipping it would corrupt state, so

@@ -3,9 +3,12 @@
 //! the effects it caused: one trace id from the request to the webhook.
 //!
 //! Each hop continues the trace as a child: same trace id, a span id of its
-//! own, the caller's span as parent.
+//! own, the caller's span as parent. [`hop`] exports the hops as
+//! OpenTelemetry spans when the process asks for it.
 
 use std::fmt;
+
+pub mod hop;
 
 /// The header (HTTP and Kafka) that carries the trace and the parent span.
 pub const TRACEPARENT: &str = "traceparent";
