@@ -27,7 +27,8 @@ COPY . .
 RUN cargo build --release --locked --workspace --bins \
  && mkdir /out \
  && cp target/release/projector target/release/order-service target/release/notifier \
-       target/release/fulfilment target/release/loadgen target/release/sinks /out/
+       target/release/fulfilment target/release/web-console target/release/loadgen \
+       target/release/sinks /out/
 
 FROM debian:bookworm-slim
 # curl for the healthchecks; OpenSSL for librdkafka's TLS; the CA

@@ -8,6 +8,7 @@
 //! [`scripts`], the README's commands run
 //! as a user runs them; [`wait`], waiting on a condition with a bound.
 
+pub mod browser;
 pub mod cluster;
 pub mod fold;
 pub mod kafka;

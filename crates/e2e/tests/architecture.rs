@@ -67,7 +67,15 @@ fn closure(graph: &BTreeMap<String, BTreeSet<String>>, package: &str) -> BTreeSe
 const IO_CRATES: &[&str] = &[
     "tokio", "rdkafka", "rocksdb", "sqlx", "reqwest", "axum", "hyper", "lettre", "mio",
 ];
-const SERVICES: &[&str] = &["projector", "order-service", "notifier", "loadgen", "e2e"];
+const SERVICES: &[&str] = &[
+    "projector",
+    "order-service",
+    "notifier",
+    "fulfilment",
+    "web-console",
+    "loadgen",
+    "e2e",
+];
 const LIBRARIES: &[&str] = &["domain", "event-store", "read-model", "service-kit"];
 
 #[test]
@@ -108,7 +116,13 @@ fn the_dependency_rules_of_the_architecture_hold() {
         }
     }
 
-    for service in ["projector", "order-service", "notifier"] {
+    for service in [
+        "projector",
+        "order-service",
+        "notifier",
+        "fulfilment",
+        "web-console",
+    ] {
         let deps = all(service);
         for other in SERVICES {
             assert!(

@@ -78,6 +78,7 @@ fn the_compose_file_is_valid_and_speaks_the_binaries_language() {
             "order-service" => env_names(order_service::Config::command()),
             "notifier" => env_names(notifier::Config::command()),
             "fulfilment" => env_names(fulfilment::Config::command()),
+            "console" => env_names(web_console::Config::command()),
             "sinks" => e2e::sinks::ENV.iter().map(|s| s.to_string()).collect(),
             "demo-load" => env_names_in_source("crates/loadgen/src/main.rs"),
             other => panic!("a service this test does not know: {other}"),

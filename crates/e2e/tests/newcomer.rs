@@ -13,12 +13,14 @@ use e2e::wait::eventually;
 use sqlx::PgPool;
 
 /// Where the demo's services listen by default.
-const DEMO_PORTS: [&str; 5] = [
+const DEMO_PORTS: [&str; 7] = [
     "127.0.0.1:8080",
     "127.0.0.1:8081",
     "127.0.0.1:8082",
+    "127.0.0.1:8083",
     "127.0.0.1:2525",
     "127.0.0.1:9000",
+    "127.0.0.1:4318",
 ];
 const DEFAULT_DATABASE: &str = "postgres://orders:orders@127.0.0.1:5432/orders";
 
@@ -57,7 +59,24 @@ async fn the_demo_serves_orders_until_ctrl_c_and_leaves_only_the_brokers() -> an
     )
     .await;
 
-    // What the README tells the user to try answers.
+    // What the README tells the user to try answers: the console's address
+    // comes first, and it serves its page.
+    let output = demo.output();
+    let first = output
+        .lines()
+        .skip_while(|line| !line.starts_with("The orders system is running"))
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        first.contains("console:") && first.contains("http://127.0.0.1:8083"),
+        "the console's address first:\n{output}"
+    );
+    let console = reqwest::get("http://127.0.0.1:8083/")
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    assert!(console.contains("Orders console"), "{console}");
     let page: serde_json::Value = reqwest::get("http://127.0.0.1:8080/orders?limit=5")
         .await?
         .error_for_status()?

@@ -67,8 +67,11 @@ fn unavailable(error: sqlx::Error) -> Problem {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ListParams {
-    /// `pending`, `attempting`, `sent` or `failed` (default `failed`).
+    /// `pending`, `attempting`, `sent` or `failed` (default `failed`, or
+    /// every state with `entity_id`).
     state: Option<String>,
+    /// Only the effects of this entity's events (an order's id, a SKU's).
+    entity_id: Option<uuid::Uuid>,
     /// `smtp` or an endpoint's URL.
     destination: Option<String>,
     /// 1 to 1000 (default 100).
@@ -83,13 +86,17 @@ async fn list(
     params: Result<Query<ListParams>, QueryRejection>,
 ) -> Result<Json<Value>, Problem> {
     let Query(params) = params.map_err(|r| bad_request(r.body_text()))?;
-    let wanted = params.state.as_deref().unwrap_or("failed");
-    if !STATES.contains(&wanted) {
-        return Err(bad_request(format!(
-            "state must be one of {}, got `{wanted}`",
-            STATES.join(", ")
-        )));
-    }
+    let wanted = match (params.state.as_deref(), params.entity_id) {
+        (Some(state), _) if !STATES.contains(&state) => {
+            return Err(bad_request(format!(
+                "state must be one of {}, got `{state}`",
+                STATES.join(", ")
+            )));
+        }
+        (Some(state), _) => Some(state),
+        (None, Some(_)) => None,
+        (None, None) => Some("failed"),
+    };
     let limit = params.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(bad_request(format!("limit must be 1 to 1000, got {limit}")));
@@ -98,6 +105,7 @@ async fn list(
         state.ledger.pool(),
         wanted,
         params.destination.as_deref(),
+        params.entity_id,
         limit,
     )
     .await

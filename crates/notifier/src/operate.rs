@@ -37,11 +37,13 @@ pub struct EffectView {
     pub next_attempt_at: Option<DateTime<Utc>>,
 }
 
-/// Up to `limit` effects in `state` (at `destination`), most recent first.
+/// Up to `limit` effects in `state` (any state: `None`), at `destination`,
+/// of entity `entity_id`, most recent first.
 pub async fn list(
     pool: &PgPool,
-    state: &str,
+    state: Option<&str>,
     destination: Option<&str>,
+    entity_id: Option<Uuid>,
     limit: u32,
 ) -> Result<Vec<EffectView>, sqlx::Error> {
     sqlx::query_as(
@@ -49,11 +51,13 @@ pub async fn list(
                 event_id, event_type, created_at, updated_at,
                 CASE WHEN state = 'pending' THEN next_attempt_at END AS next_attempt_at
          FROM effects
-         WHERE state = $1 AND ($2::text IS NULL OR destination = $2)
-         ORDER BY seq DESC LIMIT $3",
+         WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR destination = $2)
+           AND ($3::uuid IS NULL OR entity_id = $3)
+         ORDER BY seq DESC LIMIT $4",
     )
     .bind(state)
     .bind(destination)
+    .bind(entity_id)
     .bind(i64::from(limit))
     .fetch_all(pool)
     .await

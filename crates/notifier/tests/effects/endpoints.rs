@@ -86,11 +86,33 @@ async fn an_operator_enables_the_endpoint_again_and_what_it_missed_is_sent() -> 
         Some(changes.len()),
         "{failed}"
     );
+    // One order's effects, in every state: its e-mails sent, its webhooks
+    // failed (the endpoint is gone).
+    let order = changes[0].entity_id;
+    let (_, of_order) = api.get(&format!("/effects?entity_id={order}")).await?;
+    let mut states: Vec<(String, String)> = of_order["effects"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| {
+            assert_eq!(e["entity_id"], order.to_string(), "{e}");
+            (e["kind"].to_string(), e["state"].to_string())
+        })
+        .collect();
+    states.sort();
+    let of_each = changes.iter().filter(|c| c.entity_id == order).count();
+    let mut expected = vec![("\"email\"".to_owned(), "\"sent\"".to_owned()); of_each];
+    expected.extend(vec![
+        ("\"webhook\"".to_owned(), "\"failed\"".to_owned());
+        of_each
+    ]);
+    assert_eq!(states, expected, "{of_order}");
 
     // Bad requests are refused, saying why, and change nothing.
     for (method, path, body, expected) in [
         ("GET", "/effects?state=lost".to_owned(), None, 400),
         ("GET", "/effects?limit=0".to_owned(), None, 400),
+        ("GET", "/effects?entity_id=not-an-id".to_owned(), None, 400),
         (
             "POST",
             "/effects/webhook:nothing/resend".to_owned(),
