@@ -3,6 +3,9 @@
 //! opened, elements found by CSS selector, clicked and typed into, text read,
 //! screenshots taken. Only what the console's tests need.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,8 +34,11 @@ impl Browser {
     /// Starts chromedriver and a headless Chromium `width` × `height` pixels.
     pub async fn start(width: u32, height: u32) -> anyhow::Result<Self> {
         let port = crate::cluster::free_port()?;
+        // A process group of its own, so the browsers it starts end with it.
         let driver = Command::new(which("chromedriver")?)
             .arg(format!("--port={port}"))
+            .process_group(0)
+            .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -270,9 +276,32 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Ends the session, which closes the browser. Blocking (it runs in
+    /// `drop`), over a plain socket: one small request.
+    fn quit(&self) -> std::io::Result<()> {
+        let address = self.base.trim_start_matches("http://");
+        let mut socket = TcpStream::connect(address)?;
+        socket.set_read_timeout(Some(Duration::from_secs(10)))?;
+        write!(
+            socket,
+            "DELETE /session/{} HTTP/1.1\r\nHost: {address}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.session
+        )?;
+        // The answer comes once the browser has closed.
+        socket.read(&mut [0; 512]).map(drop)
+    }
+}
+
 impl Drop for Browser {
     fn drop(&mut self) {
-        // chromedriver takes its browser with it.
+        if !self.session.is_empty() {
+            let _ = self.quit();
+        }
+        // Whatever is left of the group: chromedriver and any browser.
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
         let _ = std::fs::remove_dir_all(&self.profile);
