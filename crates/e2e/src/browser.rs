@@ -8,11 +8,13 @@ use std::net::TcpStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use base64::Engine;
 use serde_json::{Value, json};
+
+use crate::wait::until;
 
 /// The key WebDriver names an element by.
 const ELEMENT: &str = "element-6066-11e4-a52e-4f735466cecf";
@@ -55,13 +57,11 @@ impl Browser {
             base,
             profile,
         };
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while browser.call("GET", "/status", None).await.is_err() {
-            if Instant::now() > deadline {
-                bail!("chromedriver did not answer on port {port}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        until(Duration::from_secs(30), async || {
+            browser.call("GET", "/status", None).await
+        })
+        .await
+        .with_context(|| format!("chromedriver did not answer on port {port}"))?;
         // The flags a closed network needs: no background connections.
         let args = [
             "--headless=new",
@@ -128,11 +128,9 @@ impl Browser {
         bound: Duration,
         check: impl Fn(&str) -> bool,
     ) -> anyhow::Result<Element> {
-        let deadline = Instant::now() + bound;
-        let mut seen = Vec::new();
-        loop {
-            seen.clear();
-            for element in self.find_all(selector).await? {
+        until(bound, async || {
+            let mut seen = Vec::new();
+            for element in self.find_all(selector).await.map_err(|e| e.to_string())? {
                 // The page may replace it between the two calls.
                 let Ok(text) = self.text(&element).await else {
                     continue;
@@ -142,11 +140,10 @@ impl Browser {
                 }
                 seen.push(text);
             }
-            if Instant::now() > deadline {
-                bail!("no `{selector}` as expected within {bound:?}; saw {seen:?}");
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            Err(format!("saw {seen:?}"))
+        })
+        .await
+        .map_err(|seen| anyhow::anyhow!("no `{selector}` as expected within {bound:?}; {seen}"))
     }
 
     /// Waits until `selector` matches at least `count` elements.
@@ -156,20 +153,16 @@ impl Browser {
         count: usize,
         bound: Duration,
     ) -> anyhow::Result<Vec<Element>> {
-        let deadline = Instant::now() + bound;
-        loop {
-            let found = self.find_all(selector).await?;
+        until(bound, async || {
+            let found = self.find_all(selector).await.map_err(|e| e.to_string())?;
             if found.len() >= count {
-                return Ok(found);
+                Ok(found)
+            } else {
+                Err(format!("{} of them", found.len()))
             }
-            if Instant::now() > deadline {
-                bail!(
-                    "{} of `{selector}` within {bound:?}, not {count}",
-                    found.len()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        })
+        .await
+        .map_err(|seen| anyhow::anyhow!("`{selector}` within {bound:?}: {seen}, not {count}"))
     }
 
     /// Clicks the element.

@@ -185,22 +185,24 @@ impl Service {
         timeout: Duration,
     ) -> Result<(), String> {
         let url = format!("{}/readyz", self.url);
-        let deadline = Instant::now() + timeout;
-        let mut last = String::from("no answer");
-        while Instant::now() < deadline {
-            match http.get(&url).send().await {
-                Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = format!("{}: {}", r.status(), r.text().await.unwrap_or_default()),
-                Err(error) => last = error.to_string(),
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        Err(format!(
-            "{} not ready within {timeout:?} (last answer: {last}); the end of {}:\n{}",
-            self.name,
-            self.log.display(),
-            self.log_tail(60)
-        ))
+        let last = crate::wait::until(timeout, async || match http.get(&url).send().await {
+            Ok(r) if r.status().is_success() => Ok(()),
+            Ok(r) => Err(format!(
+                "{}: {}",
+                r.status(),
+                r.text().await.unwrap_or_default()
+            )),
+            Err(error) => Err(error.to_string()),
+        })
+        .await;
+        last.map_err(|last| {
+            format!(
+                "{} not ready within {timeout:?} (last answer: {last}); the end of {}:\n{}",
+                self.name,
+                self.log.display(),
+                self.log_tail(60)
+            )
+        })
     }
 
     /// Where the service's log is written.

@@ -1,6 +1,6 @@
 //! `GET /orders` and `GET /orders/{id}/events`, served from the read model.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -83,16 +83,14 @@ async fn orders_are_listed_filtered_paged_and_their_history_is_shown() {
 /// Polls `path` until `done` holds for its JSON body (the read model trails
 /// the write by a batch).
 async fn wait_for(system: &System, path: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    e2e::wait::until(Duration::from_secs(30), async || {
         let (status, _, body) = system.get(path).await;
         if status == 200 && done(&body) {
-            return body;
+            Ok(body)
+        } else {
+            Err(format!("{status} {body}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "{path} never showed it: {status} {body}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
+    .unwrap_or_else(|last| panic!("{path} never showed it: {last}"))
 }

@@ -1,8 +1,9 @@
 //! Graceful shutdown: once told to stop, the service takes no new
 //! connections but answers every request already in flight.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use e2e::wait::eventually;
 use reqwest::Method;
 
 use crate::support::start;
@@ -19,23 +20,25 @@ async fn shutdown_finishes_the_requests_in_flight() {
             .send(),
     );
     // In flight: the wait and the /metrics request that observes it.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while system.metric("order_service_http_requests_in_flight").await < 2.0 {
-        assert!(Instant::now() < deadline, "the read never arrived");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually("the read in flight", Duration::from_secs(10), async || {
+        let in_flight = system.metric("order_service_http_requests_in_flight").await;
+        (in_flight >= 2.0).then_some(())
+    })
+    .await;
 
     let served = system.begin_shutdown();
-    let refused = Instant::now() + Duration::from_secs(10);
-    while reqwest::Client::new()
-        .get(format!("{}/healthz", system.base_url))
-        .send()
-        .await
-        .is_ok()
-    {
-        assert!(Instant::now() < refused, "still accepting after shutdown");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    eventually(
+        "connections refused after shutdown",
+        Duration::from_secs(10),
+        async || {
+            let answer = reqwest::Client::new()
+                .get(format!("{}/healthz", system.base_url))
+                .send()
+                .await;
+            answer.is_err().then_some(())
+        },
+    )
+    .await;
     assert!(!served.is_finished(), "it waits for the request in flight");
 
     // Another instance takes the order to version 2; the waiting read sees it.

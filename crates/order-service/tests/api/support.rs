@@ -1,6 +1,7 @@
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use clap::Parser;
+use e2e::wait::until;
 use event_store::{KafkaConfig, StreamTopics, read_committed_to_end};
 use reqwest::{Method, RequestBuilder, Response};
 use serde_json::{Value, json};
@@ -125,29 +126,28 @@ impl System {
     async fn wait_ready(&self) {
         // Generous: the whole suite runs at once on two cores, and each
         // projector joins a consumer group per entity type.
-        let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            let last = match self.request(Method::GET, "/readyz").send().await {
-                Ok(ready) if ready.status().is_success() => return,
-                Ok(ready) => ready.text().await.unwrap_or_default(),
+        let ready = until(Duration::from_secs(300), async || {
+            match self.request(Method::GET, "/readyz").send().await {
+                Ok(ready) if ready.status().is_success() => Ok(()),
+                Ok(ready) => Err(ready.text().await.unwrap_or_default()),
+                Err(error) => Err(error.to_string()),
+            }
+        })
+        .await;
+        if let Err(last) = ready {
+            // What the projector was doing, to tell a slow start from a stuck one.
+            let partitions = match self
+                .http
+                .get(format!("{}/partitions", self.projector_url))
+                .send()
+                .await
+            {
+                Ok(answer) => answer.text().await.unwrap_or_default(),
                 Err(error) => error.to_string(),
             };
-            if Instant::now() >= deadline {
-                // What the projector was doing, to tell a slow start from a stuck one.
-                let partitions = match self
-                    .http
-                    .get(format!("{}/partitions", self.projector_url))
-                    .send()
-                    .await
-                {
-                    Ok(answer) => answer.text().await.unwrap_or_default(),
-                    Err(error) => error.to_string(),
-                };
-                panic!(
-                    "order-service did not become ready: {last}\nthe projector's partitions: {partitions}"
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            panic!(
+                "order-service did not become ready: {last}\nthe projector's partitions: {partitions}"
+            );
         }
     }
 
