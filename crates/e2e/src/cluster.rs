@@ -224,6 +224,55 @@ impl Drop for Service {
     }
 }
 
+/// Prints the warnings and errors from the services' logs if dropped
+/// before [`LogsOnFailure::passed`]: a test that fails on another machine
+/// shows what its services saw (the logs themselves stay on that machine).
+pub struct LogsOnFailure {
+    logs: Vec<(String, PathBuf)>,
+    passed: bool,
+}
+
+impl LogsOnFailure {
+    /// Watches the logs of `services`.
+    pub fn of(services: &[&Service]) -> Self {
+        Self {
+            logs: services
+                .iter()
+                .map(|s| (s.name.clone(), s.log.clone()))
+                .collect(),
+            passed: false,
+        }
+    }
+
+    /// The test got through: nothing to print.
+    pub fn passed(mut self) {
+        self.passed = true;
+    }
+}
+
+impl Drop for LogsOnFailure {
+    fn drop(&mut self) {
+        if self.passed {
+            return;
+        }
+        const LINES: usize = 80;
+        for (name, path) in &self.logs {
+            let text = std::fs::read_to_string(path).unwrap_or_default();
+            let notable: Vec<&str> = text
+                .lines()
+                .filter(|line| line.contains(" WARN ") || line.contains(" ERROR "))
+                .collect();
+            println!(
+                "--- {name}: the last {} of {} warnings and errors ({}) ---\n{}",
+                notable.len().min(LINES),
+                notable.len(),
+                path.display(),
+                notable[notable.len().saturating_sub(LINES)..].join("\n")
+            );
+        }
+    }
+}
+
 /// Waits until every service is ready.
 pub async fn wait_all_ready(
     services: &[Service],

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::cluster::{Service, build_binaries, wait_all_ready};
+use e2e::cluster::{LogsOnFailure, Service, build_binaries, wait_all_ready};
 use e2e::fold::fold_log;
 use e2e::kafka::LocalCluster;
 use e2e::load::{Client, Tally, wait_for_acks, wait_for_orders};
@@ -101,6 +101,7 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     wait_all_ready(std::slice::from_ref(&api), &http, Duration::from_secs(120))
         .await
         .map_err(anyhow::Error::msg)?;
+    let logs = LogsOnFailure::of(&[&projector, &api, &notifier]);
 
     // Three brokers: every topic the services made has three replicas.
     let topics = StreamTopics::new(&prefix);
@@ -290,6 +291,7 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
         mails.len() - distinct.len()
     );
 
+    logs.passed();
     drop((api, projector, notifier));
     drop(cluster);
     std::fs::remove_dir_all(&dir)?;

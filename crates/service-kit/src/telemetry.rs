@@ -8,6 +8,7 @@
 //! `OTEL_SERVICE_NAME` or the binary's name; the exporter's other standard
 //! `OTEL_*` variables apply. Nothing is exported otherwise.
 
+use std::io::IsTerminal;
 use std::time::Duration;
 
 use opentelemetry_otlp::{Protocol, WithExportConfig};
@@ -89,7 +90,9 @@ pub fn init(service: &str) -> Result<Telemetry, TelemetryError> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colours for a terminal only: a log file or collector gets plain text.
+        .with_ansi(std::io::stderr().is_terminal());
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder

@@ -241,6 +241,18 @@ pub fn run<A: Aggregate>(
                 tracing::warn!(%error, "the consumer was fenced; joining the group again");
                 registry.set_joined(false);
             }
+            // Closing the old consumer committed its work and released its
+            // partitions; the new one takes them back (static membership:
+            // without a rebalance for the others).
+            Membership::Stalled(stalls) => {
+                let stalls: Vec<String> = stalls.iter().map(ToString::to_string).collect();
+                tracing::warn!(
+                    stalls = stalls.join("; "),
+                    "the consumer stopped fetching partitions the broker has records for; \
+                     replacing it"
+                );
+                registry.set_joined(false);
+            }
         }
     }
     tracing::info!("processor stopped after committing its work");
@@ -253,6 +265,8 @@ enum Membership {
     Stopped,
     /// The consumer hit a fatal error and must be replaced.
     Fenced(KafkaError),
+    /// The consumer stopped fetching these partitions and must be replaced.
+    Stalled(Vec<fold::Stall>),
 }
 
 /// The group member that feeds the fold.
@@ -300,6 +314,9 @@ fn member<A: Aggregate>(
         .create_with_context(context)
 }
 
+/// How often the fold looks for partitions the consumer stopped fetching.
+const STALL_CHECK_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Polls and folds until `stop` is set, a fatal consumer error, or a failure.
 fn fold_until_stopped<A: Aggregate>(
     consumer: &BaseConsumer<FoldContext<A>>,
@@ -307,6 +324,7 @@ fn fold_until_stopped<A: Aggregate>(
     stop: &AtomicBool,
 ) -> Result<Membership, ProcessorError> {
     let mut next_commit = Instant::now() + config.commit_interval;
+    let mut next_stall_check = Instant::now() + STALL_CHECK_INTERVAL;
     while !stop.load(Ordering::Relaxed) {
         let message = consumer.poll(next_commit.saturating_duration_since(Instant::now()));
         let mut fold = consumer.context().lock();
@@ -338,6 +356,13 @@ fn fold_until_stopped<A: Aggregate>(
         }
         if let Some(error) = fold.failure.take() {
             return Err(error);
+        }
+        if Instant::now() >= next_stall_check {
+            next_stall_check = Instant::now() + STALL_CHECK_INTERVAL;
+            let stalls = fold.stalls(consumer);
+            if !stalls.is_empty() {
+                return Ok(Membership::Stalled(stalls));
+            }
         }
     }
     consumer.context().lock().commit(consumer)?;

@@ -10,7 +10,8 @@
 //!
 //! Layout: this module folds records; `commit` commits the open
 //! transaction (or recovers from a failed one); `ownership` takes
-//! partitions over and lets them go.
+//! partitions over and lets them go; `stall` notices a partition the
+//! consumer stopped fetching.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -37,6 +38,9 @@ use opentelemetry::KeyValue;
 
 mod commit;
 mod ownership;
+mod stall;
+
+pub(crate) use stall::Stall;
 
 /// How long a seek back to the committed offsets may take.
 const SEEK_TIMEOUT: Duration = Duration::from_secs(10);
@@ -59,6 +63,8 @@ struct Task<S> {
     /// Outcomes of the commands folded in the open transaction.
     outcomes: Vec<(Uuid, Encoded)>,
     stopped: bool,
+    /// Where the consumer's position last moved (see `stall`).
+    progress: stall::Progress,
 }
 
 /// The processor's state, behind the consumer context's lock.

@@ -47,6 +47,7 @@ impl<A: Aggregate> Fold<A> {
                     pending: HashMap::new(),
                     outcomes: Vec::new(),
                     stopped: false,
+                    progress: stall::Progress::at(input),
                 },
             );
             tracing::info!(partition, input, "partition assigned");
