@@ -14,6 +14,7 @@ mod support;
 use std::time::{Duration, Instant};
 
 use e2e::cluster::key_in_partition;
+use e2e::metrics::Metrics;
 use event_store::StreamTopics;
 use support::bench::{bench_orders, with_backlog};
 use support::process::Projector;
@@ -78,9 +79,17 @@ async fn main() -> anyhow::Result<()> {
                 .await;
                 for survivor in &members[1..] {
                     if survivor.owned().await.contains(&partition) {
-                        let name =
-                            format!("projector_restore_seconds{{partition=\"{partition}\"}}");
-                        restore = restore.max(survivor.metric(&name).await);
+                        let text = survivor.get("/metrics").await.text().await?;
+                        let seconds = Metrics::parse(&text)
+                            .ok()
+                            .and_then(|m| {
+                                m.sample(
+                                    "projector_restore_seconds",
+                                    &[("partition", &partition.to_string())],
+                                )
+                            })
+                            .unwrap_or_default();
+                        restore = restore.max(seconds);
                     }
                 }
             }

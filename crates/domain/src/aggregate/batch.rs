@@ -5,9 +5,14 @@
 //! commands can never interleave inside one.
 
 use chrono::{DateTime, Utc};
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::envelope::{DecodeError, Envelope, EventPayload, WireEnvelope, serialize};
+
+/// Each envelope's bytes in a record, where they can stand for the envelope
+/// (see [`CommandBatch::decode_keeping_bytes`]).
+pub type EnvelopeBytes<'a> = Vec<Option<&'a [u8]>>;
 
 /// What the application layer knows about a command when it appends it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -140,22 +145,47 @@ impl<E> CommandBatch<E> {
 impl<E: EventPayload> CommandBatch<E> {
     /// The batch as the JSON array that is one record's value.
     pub fn encode(&self, aggregate_type: &str) -> Vec<u8> {
-        let wire: Vec<WireEnvelope> = self
+        let data: Vec<_> = self
             .envelopes
             .iter()
-            .map(|e| e.to_wire(aggregate_type))
+            .map(|e| e.event.encode_data())
+            .collect();
+        let wire: Vec<WireEnvelope<'_>> = self
+            .envelopes
+            .iter()
+            .zip(&data)
+            .map(|(e, data)| e.to_wire(aggregate_type, data))
             .collect();
         serialize(&wire)
     }
 
     /// Reads a record's value; anything but a valid batch is an error.
     pub fn decode(bytes: &[u8], aggregate_type: &str) -> Result<Self, DecodeError> {
-        let wire: Vec<WireEnvelope> =
-            serde_json::from_slice(bytes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
-        let envelopes = wire
-            .into_iter()
-            .map(|w| Envelope::from_wire(w, aggregate_type))
-            .collect::<Result<Vec<_>, _>>()?;
-        Self::from_envelopes(envelopes).map_err(|e| DecodeError::Malformed(e.to_string()))
+        Self::decode_keeping_bytes(bytes, aggregate_type).map(|(batch, _)| batch)
+    }
+
+    /// [`Self::decode`], also giving each envelope's bytes as the record
+    /// holds them, where they are in the current schema (an upcast envelope
+    /// has none: its bytes are older than its shape). Whoever passes an
+    /// event on can copy those bytes instead of encoding it again.
+    pub fn decode_keeping_bytes<'a>(
+        bytes: &'a [u8],
+        aggregate_type: &str,
+    ) -> Result<(Self, EnvelopeBytes<'a>), DecodeError> {
+        let malformed = |e: serde_json::Error| DecodeError::Malformed(e.to_string());
+        let raw: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(malformed)?;
+        let mut envelopes = Vec::with_capacity(raw.len());
+        let mut kept = Vec::with_capacity(raw.len());
+        for raw in raw {
+            let wire: WireEnvelope<'_> = serde_json::from_str(raw.get()).map_err(malformed)?;
+            let schema_version = wire.schema_version;
+            let envelope = Envelope::<E>::from_wire(wire, aggregate_type)?;
+            let current = envelope.event.schema_version() == schema_version;
+            kept.push(current.then_some(raw.get().as_bytes()));
+            envelopes.push(envelope);
+        }
+        let batch =
+            Self::from_envelopes(envelopes).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+        Ok((batch, kept))
     }
 }

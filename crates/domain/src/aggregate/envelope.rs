@@ -1,9 +1,11 @@
 //! The event envelope and its JSON wire format (a contract: see the golden
 //! files in `tests/golden/`), with upcasting of older schema versions on read.
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 /// An event's payload as it goes on the wire: a type name, a schema version
@@ -13,12 +15,15 @@ pub trait EventPayload: Sized {
     fn event_type(&self) -> &'static str;
     /// The schema version this code writes for this event's type.
     fn schema_version(&self) -> u32;
-    /// The data in the current schema.
-    fn encode_data(&self) -> Value;
+    /// The data in the current schema, as JSON text.
+    fn encode_data(&self) -> Box<RawValue>;
     /// Reads data written with `schema_version` of `event_type`, upcasting
     /// older versions to the current shape.
-    fn decode_data(event_type: &str, schema_version: u32, data: Value)
-    -> Result<Self, DecodeError>;
+    fn decode_data(
+        event_type: &str,
+        schema_version: u32,
+        data: &RawValue,
+    ) -> Result<Self, DecodeError>;
 }
 
 /// Why bytes could not be read as events.
@@ -73,39 +78,52 @@ pub struct Envelope<E> {
     pub event: E,
 }
 
-/// The wire shape: field order here is the byte order of the JSON.
+/// The wire shape: field order here is the byte order of the JSON. Read, it
+/// borrows from the record's bytes: the data stays JSON text until the
+/// event's own type reads it.
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub(crate) struct WireEnvelope {
+pub(crate) struct WireEnvelope<'a> {
     pub event_id: Uuid,
-    pub aggregate_type: String,
+    #[serde(borrow)]
+    pub aggregate_type: Cow<'a, str>,
     pub aggregate_id: Uuid,
     pub version: u64,
-    pub event_type: String,
+    #[serde(borrow)]
+    pub event_type: Cow<'a, str>,
     pub schema_version: u32,
     pub occurred_at: DateTime<Utc>,
     pub command_id: Uuid,
     pub correlation_id: Uuid,
-    pub data: Value,
+    #[serde(borrow)]
+    pub data: &'a RawValue,
 }
 
 impl<E: EventPayload> Envelope<E> {
-    pub(crate) fn to_wire(&self, aggregate_type: &str) -> WireEnvelope {
+    /// The wire shape of this envelope with its encoded `data`.
+    pub(crate) fn to_wire<'a>(
+        &self,
+        aggregate_type: &'a str,
+        data: &'a RawValue,
+    ) -> WireEnvelope<'a> {
         WireEnvelope {
             event_id: self.event_id,
-            aggregate_type: aggregate_type.to_owned(),
+            aggregate_type: Cow::Borrowed(aggregate_type),
             aggregate_id: self.aggregate_id,
             version: self.version,
-            event_type: self.event.event_type().to_owned(),
+            event_type: Cow::Borrowed(self.event.event_type()),
             schema_version: self.event.schema_version(),
             occurred_at: self.occurred_at,
             command_id: self.command_id,
             correlation_id: self.correlation_id,
-            data: self.event.encode_data(),
+            data,
         }
     }
 
-    pub(crate) fn from_wire(wire: WireEnvelope, aggregate_type: &str) -> Result<Self, DecodeError> {
+    pub(crate) fn from_wire(
+        wire: WireEnvelope<'_>,
+        aggregate_type: &str,
+    ) -> Result<Self, DecodeError> {
         if wire.aggregate_type != aggregate_type {
             return Err(DecodeError::Malformed(format!(
                 "aggregate type `{}` where `{aggregate_type}` was expected",
@@ -130,7 +148,8 @@ impl<E: EventPayload> Envelope<E> {
 
     /// The envelope as JSON bytes: the format of one record of `orders.changes`.
     pub fn encode(&self, aggregate_type: &str) -> Vec<u8> {
-        serialize(&self.to_wire(aggregate_type))
+        let data = self.event.encode_data();
+        serialize(&self.to_wire(aggregate_type, &data))
     }
 
     /// Reads one envelope written by [`Self::encode`], upcasting old schemas.

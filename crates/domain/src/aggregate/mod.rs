@@ -12,7 +12,7 @@ pub mod schemas;
 mod snapshot;
 pub mod testing;
 
-pub use batch::{BatchError, CommandBatch, CommandMeta};
+pub use batch::{BatchError, CommandBatch, CommandMeta, EnvelopeBytes};
 pub use envelope::{DecodeError, Envelope, EventPayload};
 pub use refusal::{ErrorKind, Refusal};
 pub use snapshot::{RECENT_COMMANDS, Snapshot, Verdict};

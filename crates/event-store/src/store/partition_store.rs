@@ -9,7 +9,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBatch};
+use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBatch, WriteOptions};
 use uuid::Uuid;
 
 /// Keys: a one-byte kind, then the id or sequence number.
@@ -85,6 +85,7 @@ impl StoreOptions {
 pub struct PartitionStore {
     db: DB,
     path: PathBuf,
+    writes: WriteOptions,
 }
 
 impl PartitionStore {
@@ -94,9 +95,17 @@ impl PartitionStore {
             path: path.to_owned(),
             source,
         })?;
+        // No write-ahead log: the changelog is the store's log. A crash
+        // loses the writes since the last memtable flush, all batches after
+        // some point at once (each carries its positions), so the store
+        // falls back to an earlier consistent state, and the restore on
+        // assignment reads the changelog from the position it recorded.
+        let mut writes = WriteOptions::default();
+        writes.disable_wal(true);
         Ok(Self {
             db,
             path: path.to_owned(),
+            writes,
         })
     }
 
@@ -175,7 +184,9 @@ impl PartitionStore {
         batch.put(OUTCOME_FIRST, (first_kept as i64).to_be_bytes());
         batch.put(OUTCOME_NEXT, (next as i64).to_be_bytes());
         put_positions(&mut batch, writes.positions);
-        self.db.write(batch).map_err(|e| self.error(e))
+        self.db
+            .write_opt(batch, &self.writes)
+            .map_err(|e| self.error(e))
     }
 
     /// Writes changelog records (`None` deletes), atomically with the new
@@ -193,7 +204,9 @@ impl PartitionStore {
             }
         }
         put_positions(&mut batch, positions);
-        self.db.write(batch).map_err(|e| self.error(e))
+        self.db
+            .write_opt(batch, &self.writes)
+            .map_err(|e| self.error(e))
     }
 
     /// How many aggregates the store holds (an estimate from RocksDB).

@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use domain::aggregate::{
-    Aggregate, CommandBatch, DecodeError, Envelope, EventPayload, Snapshot, Verdict,
+    Aggregate, CommandBatch, DecodeError, Envelope, EnvelopeBytes, EventPayload, Snapshot, Verdict,
 };
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::message::{BorrowedMessage, Headers};
@@ -128,8 +128,8 @@ impl<A: Aggregate> Fold<A> {
         let _entered = span.enter();
         let key = message.key().unwrap_or_default();
         let payload = message.payload().unwrap_or_default();
-        match decode::<A>(key, payload) {
-            Ok(batch) => self.fold_batch(partition, offset, key, &batch, trace)?,
+        match decode_keeping_bytes::<A>(key, payload) {
+            Ok((batch, bytes)) => self.fold_batch(partition, offset, key, &batch, &bytes, trace)?,
             Err(error) if error.needs_newer_code() => {
                 self.stop_partition(consumer, partition, offset, &error);
                 return Ok(());
@@ -173,6 +173,7 @@ impl<A: Aggregate> Fold<A> {
         offset: i64,
         key: &[u8],
         batch: &CommandBatch<A::Event>,
+        envelope_bytes: &[Option<&[u8]>],
         trace: Option<TraceParent>,
     ) -> Result<(), ProcessorError> {
         self.begin()?;
@@ -196,13 +197,18 @@ impl<A: Aggregate> Fold<A> {
             None => load_snapshot(&task.handle.store, &id)?,
         };
         let mut changes = Vec::new();
+        let first_version = batch.first_version();
         let (next, verdict) = snapshot.apply_observing::<A>(batch, |envelope, state| {
+            let index = (envelope.version - first_version) as usize;
+            let bytes = envelope_bytes.get(index).copied().flatten();
             changes.push((
                 envelope.event.event_type(),
-                encode_change(A::TYPE, envelope, state),
+                encode_change(A::TYPE, envelope, bytes, state),
             ));
         });
-        let encoded = Encoded::from(serde_json::to_vec(&next)?);
+        let mut encoded = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut encoded, &next)?;
+        let encoded = Encoded::from(encoded);
         task.pending.insert(id, (next, encoded.clone()));
         let outcome = CommandOutcome {
             aggregate_id: id,
@@ -304,7 +310,16 @@ pub fn decode<A: Aggregate>(
     key: &[u8],
     payload: &[u8],
 ) -> Result<CommandBatch<A::Event>, DecodeError> {
-    let batch = CommandBatch::decode(payload, A::TYPE)?;
+    decode_keeping_bytes::<A>(key, payload).map(|(batch, _)| batch)
+}
+
+/// [`decode`], also giving each envelope's bytes where the record holds
+/// them in the current schema (see [`CommandBatch::decode_keeping_bytes`]).
+fn decode_keeping_bytes<'a, A: Aggregate>(
+    key: &[u8],
+    payload: &'a [u8],
+) -> Result<(CommandBatch<A::Event>, EnvelopeBytes<'a>), DecodeError> {
+    let (batch, bytes) = CommandBatch::decode_keeping_bytes(payload, A::TYPE)?;
     let mut expected = Uuid::encode_buffer();
     if key
         != batch
@@ -318,7 +333,7 @@ pub fn decode<A: Aggregate>(
             batch.aggregate_id()
         )));
     }
-    Ok(batch)
+    Ok((batch, bytes))
 }
 
 fn load_snapshot<S: serde::de::DeserializeOwned + Default>(
@@ -332,20 +347,28 @@ fn load_snapshot<S: serde::de::DeserializeOwned + Default>(
 }
 
 /// A record of the changes topic: the accepted event and the state after it.
+/// The event's bytes are the input record's (`read`) when it holds the
+/// current schema; an upcast one is encoded anew.
 fn encode_change<E: EventPayload, S: serde::Serialize>(
     aggregate_type: &str,
     envelope: &Envelope<E>,
+    read: Option<&[u8]>,
     state: &S,
 ) -> Result<Vec<u8>, serde_json::Error> {
+    let encoded;
+    let event = match read {
+        Some(bytes) => bytes,
+        None => {
+            encoded = envelope.encode(aggregate_type);
+            &encoded
+        }
+    };
     // Spliced, not re-serialized: the envelope's bytes stay exactly the wire format.
-    let event = envelope.encode(aggregate_type);
-    let state = serde_json::to_vec(state)?;
-    Ok([
-        b"{\"event\":".as_slice(),
-        &event,
-        b",\"state\":",
-        &state,
-        b"}",
-    ]
-    .concat())
+    let mut change = Vec::with_capacity(event.len() + 512);
+    change.extend_from_slice(b"{\"event\":");
+    change.extend_from_slice(event);
+    change.extend_from_slice(b",\"state\":");
+    serde_json::to_writer(&mut change, state)?;
+    change.push(b'}');
+    Ok(change)
 }
