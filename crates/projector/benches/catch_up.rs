@@ -5,7 +5,8 @@
 //! Needs the broker of `scripts/infra up`. Run with
 //! `cargo bench --workspace --bench catch_up` (`BENCH_ORDERS` sets the
 //! backlog, default 1,000,000 orders of one event each, so the changelog then
-//! holds as many orders).
+//! holds as many orders; `BENCH_PROJECTOR` runs another build of the
+//! projector, for a before/after pair).
 
 #[allow(dead_code)]
 #[path = "../tests/it/support/mod.rs"]

@@ -274,9 +274,9 @@ fn member<A: Aggregate>(
     config: &ProcessorConfig,
     context: FoldContext<A>,
 ) -> Result<BaseConsumer<FoldContext<A>>, KafkaError> {
-    config
-        .kafka
-        .client_config()
+    let mut client = config.kafka.client_config();
+    crate::config::prefetch_bounded(&mut client);
+    client
         .set("group.id", &config.group_id)
         .set(
             "client.id",
@@ -302,7 +302,6 @@ fn member<A: Aggregate>(
         .set("auto.offset.reset", "earliest")
         .set("isolation.level", "read_committed")
         .set("partition.assignment.strategy", "range")
-        .set("queued.max.messages.kbytes", "16384")
         // A writer waits for its command to be folded: an idle partition's
         // fetch must not sit on the broker for the default 500 ms.
         .set("fetch.wait.max.ms", "10")

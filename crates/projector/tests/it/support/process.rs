@@ -132,7 +132,10 @@ impl Projector {
             .append(true)
             .open(&self.log)
             .expect("the log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_projector"))
+        // BENCH_PROJECTOR: another build, for a before/after pair in one run.
+        let program = std::env::var_os("BENCH_PROJECTOR")
+            .unwrap_or_else(|| env!("CARGO_BIN_EXE_projector").into());
+        let child = Command::new(program)
             .args(&self.args)
             .args(extra)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
