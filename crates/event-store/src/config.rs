@@ -122,6 +122,23 @@ impl KafkaConfig {
     }
 }
 
+/// Bounds what a consumer fetches ahead of its reader to 16 MiB (librdkafka
+/// queues up to 64 MiB by default), and lets it fetch again as soon as the
+/// reader has taken some: by default a full queue pauses the partition's
+/// fetches for a whole second (`fetch.queue.backoff.ms`), which made a
+/// bounded queue slow a restore down by half. Properties the operator
+/// passed on keep their values.
+pub(crate) fn prefetch_bounded(config: &mut ClientConfig) {
+    for (key, value) in [
+        ("queued.max.messages.kbytes", "16384"),
+        ("fetch.queue.backoff.ms", "10"),
+    ] {
+        if config.get(key).is_none() {
+            config.set(key, value);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::{ClientProperties, KafkaConfig};
@@ -158,15 +175,4 @@ mod tests {
         ));
         assert!(!ClientProperties::is_secret("sasl.username"));
     }
-}
-
-/// Bounds what a consumer fetches ahead of its reader to 16 MiB (librdkafka
-/// queues up to 64 MiB by default), and lets it fetch again as soon as the
-/// reader has taken some: by default a full queue pauses the partition's
-/// fetches for a whole second (`fetch.queue.backoff.ms`), which made a
-/// bounded queue slow a restore down by half.
-pub(crate) fn prefetch_bounded(config: &mut ClientConfig) {
-    config
-        .set("queued.max.messages.kbytes", "16384")
-        .set("fetch.queue.backoff.ms", "10");
 }
