@@ -105,6 +105,7 @@ impl KafkaConfig {
             .set("enable.auto.offset.store", "false")
             .set("isolation.level", "read_committed")
             .set("fetch.wait.max.ms", "50");
+        prefetch_bounded(&mut config);
         config
     }
 
