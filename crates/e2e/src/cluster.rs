@@ -229,6 +229,8 @@ impl Drop for Service {
 /// shows what its services saw (the logs themselves stay on that machine).
 pub struct LogsOnFailure {
     logs: Vec<(String, PathBuf)>,
+    /// Files printed whole (say, the last answer of a status endpoint).
+    files: Vec<PathBuf>,
     passed: bool,
 }
 
@@ -240,8 +242,15 @@ impl LogsOnFailure {
                 .iter()
                 .map(|s| (s.name.clone(), s.log.clone()))
                 .collect(),
+            files: Vec::new(),
             passed: false,
         }
+    }
+
+    /// Also prints `file` whole.
+    pub fn with_file(mut self, file: PathBuf) -> Self {
+        self.files.push(file);
+        self
     }
 
     /// The test got through: nothing to print.
@@ -270,7 +279,34 @@ impl Drop for LogsOnFailure {
                 notable[notable.len().saturating_sub(LINES)..].join("\n")
             );
         }
+        for file in &self.files {
+            let text = std::fs::read_to_string(file).unwrap_or_default();
+            println!("--- {} ---\n{text}", file.display());
+        }
     }
+}
+
+/// Writes `url`'s answer to `file` every few seconds until dropped, so a
+/// failure can show the last state a service reported.
+pub fn record_answers(
+    http: reqwest::Client,
+    url: String,
+    file: PathBuf,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(3));
+        loop {
+            every.tick().await;
+            let answer = match http.get(&url).send().await {
+                Ok(response) => response.text().await.unwrap_or_default(),
+                Err(error) => format!("no answer: {error}"),
+            };
+            let _ = std::fs::write(
+                &file,
+                format!("{url} at {:?}:\n{answer}", std::time::SystemTime::now()),
+            );
+        }
+    })
 }
 
 /// Waits until every service is ready.

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::cluster::{LogsOnFailure, Service, build_binaries, wait_all_ready};
+use e2e::cluster::{LogsOnFailure, Service, build_binaries, record_answers, wait_all_ready};
 use e2e::fold::fold_log;
 use e2e::kafka::LocalCluster;
 use e2e::load::{Client, Tally, wait_for_acks, wait_for_orders};
@@ -101,7 +101,15 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     wait_all_ready(std::slice::from_ref(&api), &http, Duration::from_secs(120))
         .await
         .map_err(anyhow::Error::msg)?;
-    let logs = LogsOnFailure::of(&[&projector, &api, &notifier]);
+    // On a failure: each partition's folded and committed offsets and end,
+    // as the projector last reported them.
+    let partitions = dir.join("partitions.json");
+    let recorder = record_answers(
+        http.clone(),
+        format!("{}/partitions", projector.url),
+        partitions.clone(),
+    );
+    let logs = LogsOnFailure::of(&[&projector, &api, &notifier]).with_file(partitions);
 
     // Three brokers: every topic the services made has three replicas.
     let topics = StreamTopics::new(&prefix);
@@ -291,6 +299,7 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
         mails.len() - distinct.len()
     );
 
+    recorder.abort();
     logs.passed();
     drop((api, projector, notifier));
     drop(cluster);

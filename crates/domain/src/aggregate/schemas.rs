@@ -76,13 +76,6 @@ pub fn encode_data<E: Serialize>(event: &E) -> Box<RawValue> {
         .expect("a JSON value serializes")
 }
 
-/// `{"event_type":"<name>"`: how an adjacently tagged event begins.
-fn tag_prefix(event_type: &str) -> String {
-    let mut prefix = String::from(r#"{"event_type":"#);
-    prefix.push_str(&serde_json::to_string(event_type).expect("a string serializes"));
-    prefix
-}
-
 /// Reads `data` written as `event_type` at `schema_version`: an unknown type
 /// or a newer version needs newer code; an older version is brought up one
 /// `upcast` step at a time, so each step stays small and is written once.
@@ -125,13 +118,15 @@ pub fn decode_data<E: DeserializeOwned>(
         upcast_text = value.to_string();
         upcast_text.as_str()
     };
-    // The tag first: serde reads the data straight into its variant.
-    let mut tagged = tag_prefix(event_type);
-    tagged.reserve(data.len() + 10);
-    tagged.push_str(r#","data":"#);
-    tagged.push_str(data);
-    tagged.push('}');
-    serde_json::from_str(&tagged).map_err(malformed)
+    // `{"event_type":<name>,"data":<data>}`, the tag first: serde reads the
+    // data straight into its variant.
+    let mut tagged = Vec::with_capacity(event_type.len() + data.len() + 32);
+    tagged.extend_from_slice(br#"{"event_type":"#);
+    serde_json::to_writer(&mut tagged, event_type).map_err(malformed)?;
+    tagged.extend_from_slice(br#","data":"#);
+    tagged.extend_from_slice(data.as_bytes());
+    tagged.push(b'}');
+    serde_json::from_slice(&tagged).map_err(malformed)
 }
 
 /// The upcast of an event type that has had one schema version only.
