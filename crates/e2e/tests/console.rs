@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use e2e::browser::Browser;
-use e2e::cluster::{Service, build_binaries};
+use e2e::cluster::{LogsOnFailure, Service, build_binaries};
 use e2e::sinks::smtp::SmtpSink;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -86,6 +86,7 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
             format!("--notifier-url={}", notifier.url),
         ],
     )?;
+    let logs = LogsOnFailure::of(&[&projector, &api, &notifier, &console]);
     e2e::wait::eventually("the console", SOON, async || {
         let answer = http.get(format!("{}/healthz", console.url)).send().await;
         answer.ok()?.status().is_success().then_some(())
@@ -169,7 +170,7 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
     let last = browser.text(&timeline[timeline.len() - 1]).await?;
     assert!(last.contains("OrderConfirmed"), "{last}");
     browser
-        .wait_for("#outcome .notice", SOON, |text| text.contains("accepted"))
+        .wait_for("#outcome", SOON, |text| text.contains("Confirm: accepted"))
         .await?;
     browser.screenshot(&shots.join("order.png")).await?;
 
@@ -239,6 +240,7 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
     assert_eq!(unlabelled, json!(0), "every field has a label");
 
     drop(browser);
+    logs.passed();
     std::fs::remove_dir_all(&dir)?;
     Ok(())
 }

@@ -41,34 +41,50 @@ class Problem extends Error {
   }
 }
 
-// One call to the API; the parsed body (and the ETag) or a Problem.
+// How long one call may take before the page says so, and how often a
+// command is sent again when the API asks for a retry (503/504 with
+// Retry-After: it may have taken effect, and the same Idempotency-Key tells).
+const CALL_TIMEOUT_MS = 35000;
+const COMMAND_RETRIES = 5;
+
+// One call to the API; the parsed body (and the ETag) or a Problem. A command
+// keeps its Idempotency-Key across retries, so it takes effect at most once.
 async function api(method, path, { body, ifMatch, command } = {}) {
   const headers = { accept: "application/json" };
   if (body !== undefined) headers["content-type"] = "application/json";
   if (ifMatch !== undefined) headers["if-match"] = `"${ifMatch}"`;
   if (command) headers["idempotency-key"] = crypto.randomUUID();
-  let response;
-  try {
-    response = await fetch(`/api${path}`, {
+  for (let attempt = 0; ; attempt++) {
+    const response = await call(`/api${path}`, {
       method,
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
     });
-  } catch (error) {
-    throw new Problem(0, { title: "The console did not answer", detail: String(error) });
+    const text = await response.text();
+    let parsed = null;
+    try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
+    if (response.ok) return { body: parsed, etag: response.headers.get("etag") };
+    const retryAfter = Number(response.headers.get("retry-after"));
+    const retryable = command && (response.status === 503 || response.status === 504) && retryAfter > 0;
+    if (!retryable || attempt >= COMMAND_RETRIES) throw new Problem(response.status, parsed);
+    await new Promise((done) => setTimeout(done, Math.min(retryAfter, 5) * 1000));
   }
-  const text = await response.text();
-  let parsed = null;
-  try { parsed = text ? JSON.parse(text) : null; } catch { parsed = { detail: text }; }
-  if (!response.ok) throw new Problem(response.status, parsed);
-  return { body: parsed, etag: response.headers.get("etag") };
 }
 
 async function getJson(url) {
-  const response = await fetch(url, { headers: { accept: "application/json" } });
+  const response = await call(url, { headers: { accept: "application/json" } });
   const parsed = await response.json().catch(() => null);
   if (!response.ok) throw new Problem(response.status, parsed);
   return parsed;
+}
+
+// fetch, bounded in time; no answer becomes a Problem with status 0.
+async function call(url, init) {
+  try {
+    return await fetch(url, { ...init, signal: AbortSignal.timeout(CALL_TIMEOUT_MS) });
+  } catch (error) {
+    throw new Problem(0, { title: "The console did not answer", detail: String(error) });
+  }
 }
 
 // A problem, readably: its title, status, detail and any field errors.
@@ -87,7 +103,7 @@ function submitting(form, out, action) {
     event.preventDefault();
     const button = form.querySelector("button[type=submit]");
     button.disabled = true;
-    out.replaceChildren();
+    out.replaceChildren(h("p", { class: "muted" }, "sending…"));
     try {
       const notice = await action(new FormData(form));
       if (notice) out.replaceChildren(notice);
@@ -273,7 +289,7 @@ function orderActions(order, out, reload) {
       h("button", { type: "submit", dataset: { action: label.toLowerCase() } }, label));
     submitting(form, out, async (data) => {
       await api("POST", `/orders/${order.id}${path}`, { command: true, ifMatch: order.version, body: body(data) });
-      await reload();
+      reload(); // the answer shows now; the page catches up on its own
       return h("div", { class: "notice" }, `${label}: accepted`);
     });
     return form;
@@ -291,7 +307,7 @@ function orderActions(order, out, reload) {
       h("button", { type: "submit" }, "Remove item"));
     submitting(remove, out, async (data) => {
       await api("DELETE", `/orders/${order.id}/items/${encodeURIComponent(data.get("sku"))}`, { command: true, ifMatch: order.version });
-      await reload();
+      reload();
       return h("div", { class: "notice" }, "Remove item: accepted");
     });
     forms.push(remove);
