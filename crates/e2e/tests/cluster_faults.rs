@@ -77,7 +77,14 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     };
     let mut args = common("projector");
     args.push(format!("--state-dir={}", dir.join("projector").display()));
-    let projector = Service::start("projector", bin.join("projector"), args, &dir)?;
+    // Each command's fold and append in the logs, to follow one that went
+    // astray when the test fails.
+    let traced = [(
+        "RUST_LOG".to_owned(),
+        "info,event_store::processor=debug,order_service::execute=debug".to_owned(),
+    )];
+    let projector =
+        Service::start_with_env("projector", bin.join("projector"), args, &traced, &dir)?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
@@ -90,7 +97,13 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     .map_err(anyhow::Error::msg)?;
     let mut args = common("order-service");
     args.push(format!("--projector-url={}", projector.url));
-    let api = Service::start("order-service", bin.join("order-service"), args, &dir)?;
+    let api = Service::start_with_env(
+        "order-service",
+        bin.join("order-service"),
+        args,
+        &traced,
+        &dir,
+    )?;
     let mut args = common("notifier");
     args.extend([
         format!("--smtp-port={}", smtp.addr.port()),

@@ -103,6 +103,25 @@ impl<S> Snapshot<S> {
     pub fn recent_commands(&self) -> impl Iterator<Item = &Uuid> {
         self.recent_commands.iter()
     }
+
+    /// The bytes `serde_json::to_vec(self)` gives, with the state already
+    /// encoded as `state` (the fold encodes it once, for the change record,
+    /// and reuses it here).
+    pub fn encode_with_state(&self, state: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+        let mut out = Vec::with_capacity(state.len() + 160 + 39 * self.recent_commands.len());
+        out.extend_from_slice(b"{\"state\":");
+        out.extend_from_slice(state);
+        out.extend_from_slice(b",\"version\":");
+        serde_json::to_writer(&mut out, &self.version)?;
+        out.extend_from_slice(b",\"created_at\":");
+        serde_json::to_writer(&mut out, &self.created_at)?;
+        out.extend_from_slice(b",\"updated_at\":");
+        serde_json::to_writer(&mut out, &self.updated_at)?;
+        out.extend_from_slice(b",\"recent_commands\":");
+        serde_json::to_writer(&mut out, &self.recent_commands)?;
+        out.push(b'}');
+        Ok(out)
+    }
 }
 
 impl<S: Clone> Snapshot<S> {

@@ -112,7 +112,14 @@ proptest! {
         prop_assert_eq!(versions, (1..=accepted.len() as u64).collect::<Vec<_>>(), "gapless from 1");
         prop_assert_eq!(snapshot.version, accepted.len() as u64);
         let folded = accepted.iter().fold(None, |state, e| evolve(state, &e.event));
-        prop_assert_eq!(folded, snapshot.state);
+        prop_assert_eq!(&folded, &snapshot.state);
+
+        // The fold's spliced encoding is the plain one, byte for byte.
+        let state = serde_json::to_vec(&snapshot.state).expect("encodes");
+        prop_assert_eq!(
+            snapshot.encode_with_state(&state).expect("encodes"),
+            serde_json::to_vec(&snapshot).expect("encodes")
+        );
     }
 
     #[test]

@@ -140,9 +140,11 @@ impl<A: Aggregate> ClientContext for FoldContext<A> {
         };
         for handle in self.registry.owned() {
             if let Some(partition) = topic.partitions.get(&handle.partition) {
-                // The last stable offset: the end a read_committed consumer can reach.
+                // The last stable offset is the end a read_committed consumer
+                // can reach; the high watermark is beyond it while a
+                // transaction is open.
                 if partition.ls_offset >= 0 {
-                    handle.set_high_watermark(partition.ls_offset);
+                    handle.set_ends(partition.ls_offset, partition.hi_offset);
                 }
             }
         }

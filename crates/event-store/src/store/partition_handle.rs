@@ -56,7 +56,10 @@ pub struct PartitionHandle {
     settled: AtomicI64,
     /// No longer owned here: waiting readers give up and let the caller retry.
     released: AtomicBool,
-    high_watermark: AtomicI64,
+    /// The input's last stable offset: the end a `read_committed` fold can reach.
+    stable_end: AtomicI64,
+    /// The input's high watermark, open transactions' records included.
+    log_end: AtomicI64,
     status: Mutex<PartitionStatus>,
 }
 
@@ -91,7 +94,8 @@ impl PartitionHandle {
             }),
             settled: AtomicI64::new(committed),
             released: AtomicBool::new(false),
-            high_watermark: AtomicI64::new(committed),
+            stable_end: AtomicI64::new(committed),
+            log_end: AtomicI64::new(committed),
             status: Mutex::new(PartitionStatus::Running),
         }
     }
@@ -214,17 +218,25 @@ impl PartitionHandle {
     /// partition with nothing left to do reads 0, not 1.
     pub fn lag(&self) -> i64 {
         let folded = self.folded().max(self.committed());
-        (self.high_watermark() - folded).max(0)
+        (self.stable_end() - folded).max(0)
     }
 
-    /// The input's end (its last stable offset), as last seen.
-    pub fn high_watermark(&self) -> i64 {
-        self.high_watermark.load(Ordering::Relaxed)
+    /// The input's end a `read_committed` fold can reach (its last stable
+    /// offset), as last seen.
+    pub fn stable_end(&self) -> i64 {
+        self.stable_end.load(Ordering::Relaxed)
     }
 
-    /// Records the input's end.
-    pub fn set_high_watermark(&self, offset: i64) {
-        self.high_watermark.store(offset, Ordering::Relaxed);
+    /// The input's high watermark, as last seen: beyond the stable end while
+    /// a transaction is open on the partition.
+    pub fn log_end(&self) -> i64 {
+        self.log_end.load(Ordering::Relaxed)
+    }
+
+    /// Records the input's ends: the last stable offset and the high watermark.
+    pub fn set_ends(&self, stable: i64, log: i64) {
+        self.stable_end.store(stable, Ordering::Relaxed);
+        self.log_end.store(log.max(stable), Ordering::Relaxed);
     }
 
     /// The partition's state.

@@ -29,8 +29,12 @@ pub struct PartitionView {
     folded_offset: i64,
     /// The next offset whose effects are not committed here yet.
     committed_offset: i64,
-    /// The partition's last stable offset, as last seen.
+    /// The partition's last stable offset, as last seen: the end the fold
+    /// can reach.
     end_offset: i64,
+    /// The partition's high watermark, as last seen: beyond `end_offset`
+    /// while a writer's transaction is open there.
+    high_watermark: i64,
     /// Records not folded yet: 0 once the partition has nothing left to do.
     lag: i64,
 }
@@ -73,13 +77,14 @@ pub async fn list(
         .iter()
         .map(|handle| {
             let (committed, folded) = (handle.committed(), handle.folded());
-            let end = handle.high_watermark().max(committed);
+            let end = handle.stable_end().max(committed);
             PartitionView {
                 partition: handle.partition,
                 status: handle.status(),
                 folded_offset: folded,
                 committed_offset: committed,
                 end_offset: end,
+                high_watermark: handle.log_end().max(end),
                 lag: handle.lag(),
             }
         })

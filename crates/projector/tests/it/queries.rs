@@ -216,6 +216,11 @@ async fn lag_reads_zero_once_everything_is_folded() -> anyhow::Result<()> {
     .await;
     for partition in &partitions {
         assert_eq!(partition["lag"], 0, "nothing left to fold: {partition}");
+        // No writer's transaction is open: the high watermark is the end.
+        assert_eq!(
+            partition["high_watermark"], partition["end_offset"],
+            "{partition}"
+        );
     }
     assert!(
         partitions

@@ -206,8 +206,12 @@ impl<A: Aggregate> Fold<A> {
                 encode_change(A::TYPE, envelope, bytes, state),
             ));
         });
-        let mut encoded = Vec::with_capacity(1024);
-        serde_json::to_writer(&mut encoded, &next)?;
+        // The state after the last accepted event is the new snapshot's:
+        // encoded once, for its change record, and spliced in here.
+        let encoded = match changes.last() {
+            Some((_, Ok(change))) => next.encode_with_state(change.state())?,
+            _ => serde_json::to_vec(&next)?,
+        };
         let encoded = Encoded::from(encoded);
         task.pending.insert(id, (next, encoded.clone()));
         let outcome = CommandOutcome {
@@ -240,7 +244,8 @@ impl<A: Aggregate> Fold<A> {
                 key,
                 payload: change
                     .as_ref()
-                    .map_err(|e| ProcessorError::Encode(e.to_string()))?,
+                    .map_err(|e| ProcessorError::Encode(e.to_string()))?
+                    .bytes(),
                 headers: &headers[..if traceparent.is_some() { 2 } else { 1 }],
             })?;
         }
@@ -347,14 +352,31 @@ fn load_snapshot<S: serde::de::DeserializeOwned + Default>(
 }
 
 /// A record of the changes topic: the accepted event and the state after it.
-/// The event's bytes are the input record's (`read`) when it holds the
-/// current schema; an upcast one is encoded anew.
+struct Change {
+    bytes: Vec<u8>,
+    /// Where the state starts in `bytes` (it ends before the closing brace).
+    state_at: usize,
+}
+
+impl Change {
+    fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The encoded state after the event.
+    fn state(&self) -> &[u8] {
+        &self.bytes[self.state_at..self.bytes.len() - 1]
+    }
+}
+
+/// Encodes a change record. The event's bytes are the input record's
+/// (`read`) when it holds the current schema; an upcast one is encoded anew.
 fn encode_change<E: EventPayload, S: serde::Serialize>(
     aggregate_type: &str,
     envelope: &Envelope<E>,
     read: Option<&[u8]>,
     state: &S,
-) -> Result<Vec<u8>, serde_json::Error> {
+) -> Result<Change, serde_json::Error> {
     let encoded;
     let event = match read {
         Some(bytes) => bytes,
@@ -368,7 +390,11 @@ fn encode_change<E: EventPayload, S: serde::Serialize>(
     change.extend_from_slice(b"{\"event\":");
     change.extend_from_slice(event);
     change.extend_from_slice(b",\"state\":");
+    let state_at = change.len();
     serde_json::to_writer(&mut change, state)?;
     change.push(b'}');
-    Ok(change)
+    Ok(Change {
+        bytes: change,
+        state_at,
+    })
 }

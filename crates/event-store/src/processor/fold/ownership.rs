@@ -50,7 +50,7 @@ impl<A: Aggregate> Fold<A> {
                     progress: stall::Progress::at(input),
                 },
             );
-            tracing::info!(partition, input, "partition assigned");
+            tracing::info!(topic = %self.config.topics.events, partition, input, "partition assigned");
         }
         Ok(())
     }
@@ -111,7 +111,7 @@ impl<A: Aggregate> Fold<A> {
             self.tasks.remove(partition);
             self.registry.remove(*partition);
             self.registry.standbys.release(*partition);
-            tracing::info!(partition, "partition released");
+            tracing::info!(topic = %self.config.topics.events, partition, "partition released");
         }
     }
 

@@ -6,6 +6,10 @@
 //! consumer fetches it again. Writers would wait for their verdicts in vain,
 //! so the fold watches each partition's position and, when it has not moved
 //! for a while although the broker has more, asks for a new consumer.
+//!
+//! A partition can also stand still because a writer's transaction stays
+//! open on it: the fold cannot read past the last stable offset until that
+//! transaction ends. A new consumer would not help; the fold says so in its log.
 
 use std::time::Instant;
 
@@ -84,8 +88,25 @@ impl<A: Aggregate> Fold<A> {
                     high_watermark: high,
                     still,
                 }),
-                // Nothing beyond it: idle, not stuck. Look again in a while.
-                Ok(_) => task.progress = Progress::at(position),
+                // Nothing readable beyond it (the consumer's watermark is the
+                // last stable offset): idle, or held by an open transaction,
+                // which a new consumer would not change. Look again in a while.
+                Ok(_) => {
+                    let log_end = task.handle.log_end();
+                    if log_end > position {
+                        tracing::warn!(
+                            topic,
+                            partition,
+                            stable_end = position,
+                            high_watermark = log_end,
+                            still_s = still.as_secs(),
+                            "an open transaction holds the partition back; if its writer is \
+                             gone and the broker does not abort it, abort it with \
+                             kafka-transactions.sh"
+                        );
+                    }
+                    task.progress = Progress::at(position);
+                }
                 Err(error) => tracing::debug!(partition, %error, "high watermark unknown"),
             }
         }
