@@ -68,6 +68,18 @@ struct Args {
         default_value = "127.0.0.1:9092"
     )]
     kafka_bootstrap_servers: String,
+    /// How many SKUs the orders spread over (orders mode): with 1, every
+    /// order holds `BOOK-1` and `PEN-2`; with N, order i holds `BOOK-<1 + i % N>`
+    /// and `PEN-<2 + i % N>`. The fulfilment workflow reserves stock per SKU,
+    /// so a few SKUs make every reservation wait for the one before.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    skus: u64,
+    /// One order in this many is cancelled after confirming instead of
+    /// shipped and delivered (orders mode). With 1, no order waits for the
+    /// fulfilment workflow's stock reservation, so the API can be driven
+    /// without the workflow running.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u64).range(1..))]
+    cancel_every: u64,
     /// Topic prefix (raw mode appends to `<prefix>.loadgen-raw`, never to the events topic).
     #[arg(long, env = "TOPIC_PREFIX", default_value = "orders")]
     topic_prefix: String,
@@ -94,7 +106,9 @@ async fn main() -> anyhow::Result<()> {
     );
     let workers: Vec<_> = match args.mode {
         Mode::Orders => {
-            let client = orders::Client::new(&args.url);
+            let client = orders::Client::new(&args.url)
+                .spread_over(args.skus)
+                .cancelling_every(args.cancel_every);
             (0..args.concurrency)
                 .map(|_| {
                     tokio::spawn(orders::drive(

@@ -1,9 +1,11 @@
 //! Orders over HTTP. [`drive`]: one order's lifecycle after another (place,
-//! add an item, confirm, ship, deliver; every fourth order is cancelled
-//! after confirming instead), so every status is reached. [`drive_hot`]:
-//! every worker adds to the same order, the hot-entity case.
+//! add an item, confirm, ship, deliver; every fourth order, or one in
+//! `--cancel-every`, is cancelled after confirming instead), so every status
+//! is reached. [`drive_hot`]: every worker adds to the same order, the
+//! hot-entity case.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use reqwest::Method;
@@ -19,6 +21,25 @@ use crate::stop::Stop;
 pub struct Client {
     http: reqwest::Client,
     url: String,
+    skus: Skus,
+    /// Every this many orders, one is cancelled after confirming instead of shipped.
+    cancel_every: u64,
+}
+
+/// Which SKUs an order holds: the orders, numbered across all workers,
+/// take the SKUs in turn.
+#[derive(Clone)]
+struct Skus {
+    count: u64,
+    orders: Arc<AtomicU64>,
+}
+
+impl Skus {
+    /// The SKUs of the next order: the one it is placed with, and the one added.
+    fn next(&self) -> (String, String) {
+        let k = self.orders.fetch_add(1, Ordering::Relaxed) % self.count;
+        (format!("BOOK-{}", 1 + k), format!("PEN-{}", 2 + k))
+    }
 }
 
 impl Client {
@@ -26,7 +47,24 @@ impl Client {
         Self {
             http: reqwest::Client::new(),
             url: url.trim_end_matches('/').to_owned(),
+            skus: Skus {
+                count: 1,
+                orders: Arc::default(),
+            },
+            cancel_every: 4,
         }
+    }
+
+    /// One order in `every` is cancelled after confirming (see `--cancel-every`).
+    pub fn cancelling_every(mut self, every: u64) -> Self {
+        self.cancel_every = every.max(1);
+        self
+    }
+
+    /// Orders spread over `count` SKUs (see `--skus`).
+    pub fn spread_over(mut self, count: u64) -> Self {
+        self.skus.count = count.max(1);
+        self
     }
 
     /// Sends one command; returns the status (or the error kind) and the body.
@@ -64,8 +102,9 @@ pub async fn drive(
     let (mut n, mut orders) = (0u64, 0u64);
     while !stop.is_due() {
         let mut order_id = String::new();
+        let (book, pen) = client.skus.next();
         orders += 1;
-        let cancelled = orders % 4 == 0;
+        let cancelled = orders % client.cancel_every == 0;
         for step in 0..5 {
             stop.sleep_until(next_start).await;
             if stop.is_due() {
@@ -73,11 +112,15 @@ pub async fn drive(
             }
             n += 1;
             let (method, path, body) = match step {
-                0 => (Method::POST, "/orders".to_owned(), Some(place_body(n))),
+                0 => (
+                    Method::POST,
+                    "/orders".to_owned(),
+                    Some(place_body(n, &book)),
+                ),
                 1 => (
                     Method::POST,
                     format!("/orders/{order_id}/items"),
-                    Some(json!({"sku": "PEN-2", "quantity": 1, "unit_price_cents": 250})),
+                    Some(json!({"sku": pen, "quantity": 1, "unit_price_cents": 250})),
                 ),
                 2 => (Method::POST, format!("/orders/{order_id}/confirm"), None),
                 3 if cancelled => (
@@ -138,7 +181,7 @@ async fn stock_reserved(client: &Client, order_id: &str, confirmed: Option<&Valu
 /// Places the order the hot-entity workers share; returns its id.
 pub async fn place_hot(client: &Client) -> anyhow::Result<String> {
     let (status, answer) = client
-        .send(Method::POST, "/orders", Some(place_body(0)))
+        .send(Method::POST, "/orders", Some(place_body(0, "BOOK-1")))
         .await;
     answer
         .as_ref()
@@ -167,10 +210,10 @@ pub async fn drive_hot(
     Ok(())
 }
 
-fn place_body(n: u64) -> Value {
+fn place_body(n: u64, sku: &str) -> Value {
     json!({
         "customer_id": format!("customer-{}", n % 1000),
         "email": "loadgen@example.com",
-        "items": [{"sku": "BOOK-1", "quantity": 1 + n % 3, "unit_price_cents": 1500}]
+        "items": [{"sku": sku, "quantity": 1 + n % 3, "unit_price_cents": 1500}]
     })
 }
