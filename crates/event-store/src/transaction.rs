@@ -28,6 +28,8 @@ pub const TRANSACTION_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a retriable call (say, `init_transactions` while the broker
 /// aborts a predecessor's transaction) is retried.
 const RETRY_DEADLINE: Duration = Duration::from_secs(30);
+/// How much longer than its own timeout a call may take before it counts as stuck.
+const STUCK_CALL_GRACE: Duration = Duration::from_secs(5);
 
 /// What the caller must do after a failed transaction call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -211,14 +213,64 @@ impl TransactionalProducer {
 
     /// Adds consumed offsets to the open transaction, fenced by the consumer
     /// group's generation (a zombie from before a rebalance cannot commit).
+    ///
+    /// librdkafka's call can block past its timeout, for good, when the group
+    /// coordinator it cached was on a broker that left the cluster
+    /// (librdkafka#5456, #5511). So it runs on a thread of its own; if it has
+    /// not returned in time the error is fatal: the caller replaces this
+    /// producer, whose successor fences it, and the stuck thread ends with
+    /// the call, if ever.
     pub(crate) fn send_offsets(
         &self,
-        offsets: &TopicPartitionList,
-        group: &ConsumerGroupMetadata,
+        offsets: TopicPartitionList,
+        group: ConsumerGroupMetadata,
     ) -> Result<(), TxError> {
-        self.retrying("send_offsets_to_transaction", |p, t| {
-            p.send_offsets_to_transaction(offsets, group, t)
-        })
+        const OPERATION: &str = "send_offsets_to_transaction";
+        let producer = self.producer.clone();
+        let (answer, answered) = std::sync::mpsc::sync_channel(1);
+        let call = move || {
+            let deadline = Instant::now() + RETRY_DEADLINE;
+            let result = loop {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                let Err(error) = producer.send_offsets_to_transaction(&offsets, &group, remaining)
+                else {
+                    break Ok(());
+                };
+                let error = classify(OPERATION, error, producer.client().fatal_error());
+                if error.kind != TxErrorKind::Retriable || Instant::now() >= deadline {
+                    break Err(error);
+                }
+            };
+            // The caller may have given up waiting; then nobody listens.
+            let _ = answer.send(result);
+        };
+        std::thread::Builder::new()
+            .name("send-offsets".into())
+            .spawn(call)
+            .map_err(|error| {
+                tracing::warn!(%error, "no thread for {OPERATION}");
+                TxError {
+                    kind: TxErrorKind::Abortable,
+                    operation: OPERATION,
+                    code: None,
+                    source: KafkaError::Global(RDKafkaErrorCode::Fail),
+                }
+            })?;
+        match answered.recv_timeout(RETRY_DEADLINE + STUCK_CALL_GRACE) {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::error!(
+                    transactional_id = %self.transactional_id,
+                    "{OPERATION} did not return; replacing the producer"
+                );
+                Err(TxError {
+                    kind: TxErrorKind::Fatal,
+                    operation: OPERATION,
+                    code: Some(RDKafkaErrorCode::OperationTimedOut),
+                    source: KafkaError::Global(RDKafkaErrorCode::OperationTimedOut),
+                })
+            }
+        }
     }
 
     /// Commits the open transaction, retrying retriable failures within the

@@ -58,7 +58,7 @@ impl<A: Aggregate> Fold<A> {
             .ok_or(ProcessorError::NoGroupMetadata)?;
         let committed = self
             .producer
-            .send_offsets(&offsets, &group)
+            .send_offsets(offsets, group)
             .and_then(|()| self.producer.commit());
         self.in_transaction = false;
         if let Err(error) = committed {
