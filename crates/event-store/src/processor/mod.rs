@@ -104,6 +104,14 @@ pub enum ProcessorError {
     /// The consumer is not in a group yet, so offsets cannot be committed.
     #[error("no consumer group metadata: offsets cannot be committed")]
     NoGroupMetadata,
+    /// A partition's committed offset could not be read at its takeover.
+    #[error("the committed offset of partition {partition} could not be read: {source}")]
+    OffsetUnreadable {
+        /// The partition.
+        partition: i32,
+        /// The error the group coordinator answered for it.
+        source: KafkaError,
+    },
 }
 
 impl From<serde_json::Error> for ProcessorError {
@@ -246,6 +254,10 @@ pub fn run<A: Aggregate>(
             // Closing the old consumer committed its work and released its
             // partitions; the new one takes them back (static membership:
             // without a rebalance for the others).
+            Membership::Retake(error) => {
+                tracing::warn!(%error, "taking partitions over failed; joining the group again");
+                registry.set_joined(false);
+            }
             Membership::Stalled(stalls) => {
                 let stalls: Vec<String> = stalls.iter().map(ToString::to_string).collect();
                 tracing::warn!(
@@ -269,6 +281,8 @@ enum Membership {
     Fenced(KafkaError),
     /// The consumer stopped fetching these partitions and must be replaced.
     Stalled(Vec<fold::Stall>),
+    /// Taking partitions over failed; a new consumer tries again.
+    Retake(ProcessorError),
 }
 
 /// The group member that feeds the fold.
@@ -355,8 +369,16 @@ fn fold_until_stopped<A: Aggregate>(
             fold.commit(consumer)?;
             next_commit = Instant::now() + config.commit_interval;
         }
-        if let Some(error) = fold.failure.take() {
-            return Err(error);
+        match fold.failure.take() {
+            // A takeover that could not read where to start is tried again
+            // by a new member, with nothing of it kept.
+            Some(error @ ProcessorError::OffsetUnreadable { .. }) => {
+                let owned = fold.owned();
+                fold.abort_lost(&owned);
+                return Ok(Membership::Retake(error));
+            }
+            Some(error) => return Err(error),
+            None => {}
         }
         if Instant::now() >= next_stall_check {
             next_stall_check = Instant::now() + STALL_CHECK_INTERVAL;

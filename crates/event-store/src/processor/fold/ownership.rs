@@ -18,11 +18,15 @@ impl<A: Aggregate> Fold<A> {
         }
         let committed = consumer.committed_offsets(wanted, COMMITTED_OFFSETS_TIMEOUT)?;
         for &partition in partitions {
-            let input = match committed
-                .find_partition(&self.config.topics.events, partition)
-                .map(|e| e.offset())
-            {
+            let entry = committed.find_partition(&self.config.topics.events, partition);
+            // Refolding from 0 because the offset could not be read would
+            // emit every change again: an unreadable offset fails the takeover.
+            if let Some(Err(source)) = entry.as_ref().map(|e| e.error()) {
+                return Err(ProcessorError::OffsetUnreadable { partition, source });
+            }
+            let input = match entry.map(|e| e.offset()) {
                 Some(Offset::Offset(offset)) => offset,
+                // No offset committed yet: the group starts at the beginning.
                 _ => 0,
             };
             let store = self.open_restored(partition, input)?;
