@@ -131,6 +131,8 @@ impl Future for PendingAppend {
 pub struct TransactionalProducer {
     producer: FutureProducer,
     transactional_id: String,
+    /// How long a transaction may stay open before the broker aborts it.
+    timeout: Duration,
 }
 
 impl TransactionalProducer {
@@ -167,6 +169,7 @@ impl TransactionalProducer {
         let this = Self {
             producer,
             transactional_id: transactional_id.to_owned(),
+            timeout,
         };
         this.retrying("init_transactions", |p, t| p.init_transactions(t))?;
         Ok(this)
@@ -226,10 +229,13 @@ impl TransactionalProducer {
         group: ConsumerGroupMetadata,
     ) -> Result<(), TxError> {
         const OPERATION: &str = "send_offsets_to_transaction";
+        // Past the transaction timeout the broker aborts the transaction
+        // anyway: no point waiting longer.
+        let bound = self.timeout.min(RETRY_DEADLINE);
         let producer = self.producer.clone();
         let (answer, answered) = std::sync::mpsc::sync_channel(1);
         let call = move || {
-            let deadline = Instant::now() + RETRY_DEADLINE;
+            let deadline = Instant::now() + bound;
             let result = loop {
                 let remaining = deadline.saturating_duration_since(Instant::now());
                 let Err(error) = producer.send_offsets_to_transaction(&offsets, &group, remaining)
@@ -256,7 +262,7 @@ impl TransactionalProducer {
                     source: KafkaError::Global(RDKafkaErrorCode::Fail),
                 }
             })?;
-        match answered.recv_timeout(RETRY_DEADLINE + STUCK_CALL_GRACE) {
+        match answered.recv_timeout(bound + STUCK_CALL_GRACE) {
             Ok(result) => result,
             Err(_) => {
                 tracing::error!(
