@@ -235,18 +235,9 @@ impl TransactionalProducer {
         let producer = self.producer.clone();
         let (answer, answered) = std::sync::mpsc::sync_channel(1);
         let call = move || {
-            let deadline = Instant::now() + bound;
-            let result = loop {
-                let remaining = deadline.saturating_duration_since(Instant::now());
-                let Err(error) = producer.send_offsets_to_transaction(&offsets, &group, remaining)
-                else {
-                    break Ok(());
-                };
-                let error = classify(OPERATION, error, producer.client().fatal_error());
-                if error.kind != TxErrorKind::Retriable || Instant::now() >= deadline {
-                    break Err(error);
-                }
-            };
+            let result = retry_until(&producer, OPERATION, Instant::now() + bound, |p, t| {
+                p.send_offsets_to_transaction(&offsets, &group, t)
+            });
             // The caller may have given up waiting; then nobody listens.
             let _ = answer.send(result);
         };
@@ -312,24 +303,37 @@ impl TransactionalProducer {
         operation: &'static str,
         call: impl Fn(&FutureProducer, Duration) -> Result<(), KafkaError>,
     ) -> Result<(), TxError> {
-        let deadline = Instant::now() + RETRY_DEADLINE;
-        loop {
-            let remaining = deadline.saturating_duration_since(Instant::now());
-            match call(&self.producer, remaining) {
-                Ok(()) => return Ok(()),
-                Err(error) => {
-                    let error = self.error(operation, error);
-                    if error.kind != TxErrorKind::Retriable || Instant::now() >= deadline {
-                        return Err(error);
-                    }
-                    tracing::debug!(%error, "retrying");
-                }
-            }
-        }
+        retry_until(
+            &self.producer,
+            operation,
+            Instant::now() + RETRY_DEADLINE,
+            call,
+        )
     }
 
     fn error(&self, operation: &'static str, error: KafkaError) -> TxError {
         classify(operation, error, self.producer.client().fatal_error())
+    }
+}
+
+/// Calls `call` (with the time left) until it succeeds, fails other than
+/// retriably, or `deadline` passes.
+fn retry_until(
+    producer: &FutureProducer,
+    operation: &'static str,
+    deadline: Instant,
+    call: impl Fn(&FutureProducer, Duration) -> Result<(), KafkaError>,
+) -> Result<(), TxError> {
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let Err(error) = call(producer, remaining) else {
+            return Ok(());
+        };
+        let error = classify(operation, error, producer.client().fatal_error());
+        if error.kind != TxErrorKind::Retriable || Instant::now() >= deadline {
+            return Err(error);
+        }
+        tracing::debug!(%error, "retrying");
     }
 }
 
