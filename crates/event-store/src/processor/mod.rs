@@ -251,13 +251,13 @@ pub fn run<A: Aggregate>(
                 tracing::warn!(%error, "the consumer was fenced; joining the group again");
                 registry.set_joined(false);
             }
-            // Closing the old consumer committed its work and released its
-            // partitions; the new one takes them back (static membership:
-            // without a rebalance for the others).
             Membership::Retake(error) => {
                 tracing::warn!(%error, "taking partitions over failed; joining the group again");
                 registry.set_joined(false);
             }
+            // Closing the old consumer committed its work and released its
+            // partitions; the new one takes them back (static membership:
+            // without a rebalance for the others).
             Membership::Stalled(stalls) => {
                 let stalls: Vec<String> = stalls.iter().map(ToString::to_string).collect();
                 tracing::warn!(
@@ -355,8 +355,7 @@ fn fold_until_stopped<A: Aggregate>(
         // a rebalance callback that then failed: either way, this member is
         // gone, and nothing open may be committed by it.
         if let Some((code, reason)) = consumer.client().fatal_error() {
-            let owned = fold.owned();
-            fold.abort_lost(&owned);
+            fold.abort_all();
             if let Some(error) = fold.failure.take() {
                 tracing::debug!(%error, "after the consumer's fatal error");
             }
@@ -373,8 +372,7 @@ fn fold_until_stopped<A: Aggregate>(
             // A takeover that could not read where to start is tried again
             // by a new member, with nothing of it kept.
             Some(error @ ProcessorError::OffsetUnreadable { .. }) => {
-                let owned = fold.owned();
-                fold.abort_lost(&owned);
+                fold.abort_all();
                 return Ok(Membership::Retake(error));
             }
             Some(error) => return Err(error),

@@ -155,6 +155,13 @@ impl<A: Aggregate> Fold<A> {
         self.release(partitions);
     }
 
+    /// This member is gone: its open transaction is aborted and every
+    /// partition released.
+    pub(crate) fn abort_all(&mut self) {
+        let owned = self.owned();
+        self.abort_lost(&owned);
+    }
+
     /// The owned partitions.
     pub(crate) fn owned(&self) -> Vec<i32> {
         self.tasks.keys().copied().collect()
