@@ -15,7 +15,7 @@ pub mod standby;
 
 pub use partition_handle::{FoldedRead, PartitionHandle, PartitionStatus, WaitError};
 pub use partition_store::{
-    CommittedWrites, Encoded, OUTCOME_RETENTION, PartitionStore, Positions, StoreError,
+    CommittedWrites, Encoded, OUTCOME_GENERATION, PartitionStore, Positions, StoreError,
     StoreOptions,
 };
 pub use registry::{FoldMetrics, Registry, Restored};

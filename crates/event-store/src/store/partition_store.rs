@@ -12,17 +12,23 @@ use std::path::{Path, PathBuf};
 use rocksdb::{BlockBasedOptions, Cache, DB, DBCompressionType, Options, WriteBatch, WriteOptions};
 use uuid::Uuid;
 
-/// Keys: a one-byte kind, then the id or sequence number.
+/// Keys: a one-byte kind, then the aggregate id (snapshots) or the
+/// generation and the command id (outcomes).
 const SNAPSHOT: u8 = b's';
-const OUTCOME: u8 = b'o';
-const OUTCOME_SEQ: u8 = b'q';
+const OUTCOME: u8 = b'g';
 const INPUT_POSITION: &[u8] = b"m:input";
 const CHANGELOG_POSITION: &[u8] = b"m:changelog";
-const OUTCOME_FIRST: &[u8] = b"m:outcome-first";
 const OUTCOME_NEXT: &[u8] = b"m:outcome-next";
+/// The outcome index of earlier versions (outcomes by command id, evicted
+/// one by one through a sequence index): its keys are dropped at open.
+const LEGACY_OUTCOME_RANGES: [(&[u8], &[u8]); 2] = [(b"o", b"p"), (b"q", b"r")];
+const LEGACY_OUTCOME_FIRST: &[u8] = b"m:outcome-first";
 
-/// How many command outcomes a partition keeps; older ones are deleted.
-pub const OUTCOME_RETENTION: u64 = 100_000;
+/// Outcomes are kept in generations of this many commands: the current one
+/// and the one before, so a partition keeps the last 100,000 to 200,000.
+/// A generation is dropped whole, with one range delete: keeping an outcome
+/// costs one write, and nothing is read to let it go.
+pub const OUTCOME_GENERATION: u64 = 100_000;
 
 /// A RocksDB failure, with the store it happened in.
 #[derive(Debug, thiserror::Error)]
@@ -102,11 +108,28 @@ impl PartitionStore {
         // assignment reads the changelog from the position it recorded.
         let mut writes = WriteOptions::default();
         writes.disable_wal(true);
-        Ok(Self {
+        let store = Self {
             db,
             path: path.to_owned(),
             writes,
-        })
+        };
+        store.drop_legacy_outcomes()?;
+        Ok(store)
+    }
+
+    fn drop_legacy_outcomes(&self) -> Result<(), StoreError> {
+        if self.get(LEGACY_OUTCOME_FIRST)?.is_none() {
+            return Ok(());
+        }
+        let mut batch = WriteBatch::default();
+        for (from, to) in LEGACY_OUTCOME_RANGES {
+            batch.delete_range(from, to);
+        }
+        batch.delete(LEGACY_OUTCOME_FIRST);
+        batch.delete(OUTCOME_NEXT);
+        self.db
+            .write_opt(batch, &self.writes)
+            .map_err(|e| self.error(e))
     }
 
     /// Deletes the store in `path`, if any.
@@ -148,7 +171,13 @@ impl PartitionStore {
 
     /// The encoded outcome of a recent command.
     pub fn outcome(&self, command_id: &Uuid) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get(&key(OUTCOME, command_id.as_bytes()))
+        let current = self.get_i64(OUTCOME_NEXT)? as u64 / OUTCOME_GENERATION;
+        for generation in [current, current.wrapping_sub(1)] {
+            if let Some(outcome) = self.get(&outcome_key(generation, command_id))? {
+                return Ok(Some(outcome));
+            }
+        }
+        Ok(None)
     }
 
     /// The positions the data reflects.
@@ -165,23 +194,20 @@ impl PartitionStore {
         for (id, snapshot) in &writes.snapshots {
             batch.put(key(SNAPSHOT, id.as_bytes()), snapshot);
         }
-        let first = self.get_i64(OUTCOME_FIRST)? as u64;
         let mut next = self.get_i64(OUTCOME_NEXT)? as u64;
+        let generation_before = next / OUTCOME_GENERATION;
         for (command_id, outcome) in &writes.outcomes {
-            batch.put(key(OUTCOME, command_id.as_bytes()), outcome);
-            batch.put(key(OUTCOME_SEQ, &next.to_be_bytes()), command_id.as_bytes());
+            batch.put(outcome_key(next / OUTCOME_GENERATION, command_id), outcome);
             next += 1;
         }
-        let mut first_kept = first;
-        while next - first_kept > OUTCOME_RETENTION {
-            let seq_key = key(OUTCOME_SEQ, &first_kept.to_be_bytes());
-            if let Some(command_id) = self.get(&seq_key)? {
-                batch.delete(key(OUTCOME, &command_id));
-            }
-            batch.delete(seq_key);
-            first_kept += 1;
+        let generation = next / OUTCOME_GENERATION;
+        if generation != generation_before && generation >= 2 {
+            // Every generation before the previous one.
+            batch.delete_range(
+                outcome_key(0, &Uuid::nil()),
+                outcome_key(generation - 1, &Uuid::nil()),
+            );
         }
-        batch.put(OUTCOME_FIRST, (first_kept as i64).to_be_bytes());
         batch.put(OUTCOME_NEXT, (next as i64).to_be_bytes());
         put_positions(&mut batch, writes.positions);
         self.db
@@ -228,6 +254,15 @@ fn key(kind: u8, id: &[u8]) -> Vec<u8> {
     let mut key = Vec::with_capacity(1 + id.len());
     key.push(kind);
     key.extend_from_slice(id);
+    key
+}
+
+/// Generations sort in order (big-endian), so older ones form one range.
+fn outcome_key(generation: u64, command_id: &Uuid) -> [u8; 25] {
+    let mut key = [0; 25];
+    key[0] = OUTCOME;
+    key[1..9].copy_from_slice(&generation.to_be_bytes());
+    key[9..].copy_from_slice(command_id.as_bytes());
     key
 }
 
@@ -337,9 +372,11 @@ mod tests {
     }
 
     #[test]
-    fn outcomes_beyond_the_retention_are_deleted_oldest_first() {
+    fn outcomes_are_dropped_a_generation_at_a_time_keeping_the_previous_one() {
         let store = TempStore::new();
-        let commands: Vec<Uuid> = (0..OUTCOME_RETENTION + 3).map(|_| Uuid::now_v7()).collect();
+        let commands: Vec<Uuid> = (0..2 * OUTCOME_GENERATION + 3)
+            .map(|_| Uuid::now_v7())
+            .collect();
         for chunk in commands.chunks(50_000) {
             store
                 .get()
@@ -353,10 +390,30 @@ mod tests {
                 .expect("apply");
         }
         let kept = |c: &Uuid| store.get().outcome(c).expect("get").is_some();
-        assert!(
-            commands[..3].iter().all(|c| !kept(c)),
-            "the three oldest are gone"
-        );
-        assert!(commands[3..].iter().all(kept), "the rest are kept");
+        let (oldest, rest) = commands.split_at(OUTCOME_GENERATION as usize);
+        assert!(!oldest.iter().any(kept), "the oldest generation is gone");
+        assert!(rest.iter().all(kept), "the previous and current are kept");
+    }
+
+    #[test]
+    fn an_earlier_versions_outcome_index_is_dropped_at_open() {
+        let mut store = TempStore::new();
+        let legacy_outcome = key(b'o', Uuid::now_v7().as_bytes());
+        for (legacy_key, value) in [
+            (&legacy_outcome[..], &b"outcome"[..]),
+            (&key(b'q', &0u64.to_be_bytes())[..], &b"id"[..]),
+            (b"m:outcome-first", &0i64.to_be_bytes()[..]),
+            (OUTCOME_NEXT, &1i64.to_be_bytes()[..]),
+        ] {
+            store.get().db.put(legacy_key, value).expect("put");
+        }
+
+        store.reopen();
+
+        let db = &store.get().db;
+        assert_eq!(db.get(&legacy_outcome).expect("get"), None);
+        assert_eq!(db.get(key(b'q', &0u64.to_be_bytes())).expect("get"), None);
+        assert_eq!(db.get(b"m:outcome-first").expect("get"), None);
+        assert_eq!(store.get().get_i64(OUTCOME_NEXT).expect("get"), 0);
     }
 }
