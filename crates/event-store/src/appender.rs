@@ -189,7 +189,7 @@ impl Worker {
                         .iter()
                         .map(|(k, v)| (k.as_str(), v.as_slice()))
                         .collect();
-                    self.producer.send(OutgoingRecord {
+                    self.producer.send_tracked(OutgoingRecord {
                         topic: &request.record.topic,
                         key: &request.record.key,
                         payload: &request.record.payload,

@@ -6,17 +6,19 @@
 //! prescribes: retry a retriable error, abort on an abortable one, and drop the
 //! producer and build a new one on a fatal one (which includes being fenced).
 
-use std::future::Future;
-use std::pin::Pin;
-use std::task::{Context, Poll, Waker};
+use std::ffi::c_void;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use rdkafka::TopicPartitionList;
+use rdkafka::client::ClientContext;
+use rdkafka::config::FromClientConfigAndContext;
 use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{DeliveryFuture, FutureProducer, FutureRecord, Producer};
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::util::IntoOpaque;
 
 use crate::KafkaConfig;
 
@@ -93,43 +95,72 @@ pub struct Appended {
     pub offset: i64,
 }
 
-/// Resolves once the broker acknowledged a record (at the latest when the
-/// transaction commits). Acknowledged is not committed: only a successful
-/// [`TransactionalProducer::commit`] makes the record visible to readers.
-pub struct PendingAppend(DeliveryFuture);
+/// Where a tracked record landed, once the broker acknowledged it (at the
+/// latest when the transaction commits). Acknowledged is not committed: only
+/// a successful [`TransactionalProducer::commit`] makes the record visible
+/// to readers.
+pub struct PendingAppend(Arc<OnceLock<Result<Appended, KafkaError>>>);
 
 impl PendingAppend {
     /// The result if it is already known, without waiting: after a successful
-    /// [`TransactionalProducer::commit`] it always is (a commit flushes every
-    /// record and serves its delivery report first).
-    pub fn completed(mut self) -> Option<Result<Appended, KafkaError>> {
-        match Pin::new(&mut self).poll(&mut Context::from_waker(Waker::noop())) {
-            Poll::Ready(result) => Some(result),
-            Poll::Pending => None,
-        }
+    /// [`TransactionalProducer::commit`] it always is (a commit waits for
+    /// every record's delivery report first).
+    pub fn completed(self) -> Option<Result<Appended, KafkaError>> {
+        self.0.get().cloned()
     }
 }
 
-impl Future for PendingAppend {
-    type Output = Result<Appended, KafkaError>;
+/// A record's delivery report slot: none for the records whose place
+/// nobody asks for, so most records cost no allocation and no
+/// synchronization when their report comes back (a failed one fails the
+/// transaction anyway).
+struct Tracker(Option<Arc<OnceLock<Result<Appended, KafkaError>>>>);
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.0)
-            .poll(cx)
-            .map(|delivered| match delivered {
-                Ok(Ok(delivery)) => Ok(Appended {
-                    partition: delivery.partition,
-                    offset: delivery.offset,
-                }),
-                Ok(Err((error, _message))) => Err(error),
-                Err(_canceled) => Err(KafkaError::Canceled),
-            })
+impl IntoOpaque for Tracker {
+    fn into_ptr(self) -> *mut c_void {
+        self.0.map_or(std::ptr::null_mut(), |slot| {
+            Arc::into_raw(slot) as *mut c_void
+        })
+    }
+
+    unsafe fn from_ptr(ptr: *mut c_void) -> Self {
+        // SAFETY: `ptr` came from `into_ptr` (librdkafka hands each opaque
+        // back once): null, or an `Arc` it leaked.
+        Tracker((!ptr.is_null()).then(|| unsafe { Arc::from_raw(ptr as *const _) }))
     }
 }
+
+/// The producer's context: fills the slots of tracked records.
+struct Deliveries;
+
+impl ClientContext for Deliveries {}
+
+impl ProducerContext for Deliveries {
+    type DeliveryOpaque = Tracker;
+
+    fn delivery(&self, delivered: &DeliveryResult<'_>, tracker: Tracker) {
+        let Some(slot) = tracker.0 else {
+            return;
+        };
+        let result = match delivered {
+            Ok(message) => Ok(Appended {
+                partition: message.partition(),
+                offset: message.offset(),
+            }),
+            Err((error, _message)) => Err(error.clone()),
+        };
+        let _ = slot.set(result);
+    }
+}
+
+/// The librdkafka producer underneath: its own thread serves the delivery
+/// reports.
+type Client = ThreadedProducer<Deliveries>;
 
 /// A producer whose writes become visible all together or not at all.
 pub struct TransactionalProducer {
-    producer: FutureProducer,
+    /// Shared with the thread of a `send_offsets` call.
+    producer: Arc<Client>,
     transactional_id: String,
     /// How long a transaction may stay open before the broker aborts it.
     timeout: Duration,
@@ -151,8 +182,8 @@ impl TransactionalProducer {
     ) -> Result<Self, TxError> {
         // Below the transaction timeout, or a stuck record outlives its transaction.
         let message_timeout = timeout * 4 / 5;
-        let producer: FutureProducer = config
-            .client_config()
+        let mut client_config = config.client_config();
+        client_config
             .set("transactional.id", transactional_id)
             .set("enable.idempotence", "true")
             .set("transaction.timeout.ms", timeout.as_millis().to_string())
@@ -163,11 +194,11 @@ impl TransactionalProducer {
             .set("linger.ms", "2")
             // Java's default partitioner, so `partition_for_key` agrees with it.
             .set("partitioner", "murmur2_random")
-            .set("compression.type", "lz4")
-            .create()
+            .set("compression.type", "lz4");
+        let producer = Client::from_config_and_context(&client_config, Deliveries)
             .map_err(|e| classify("create producer", e, None))?;
         let this = Self {
-            producer,
+            producer: Arc::new(producer),
             transactional_id: transactional_id.to_owned(),
             timeout,
         };
@@ -187,9 +218,19 @@ impl TransactionalProducer {
             .map_err(|e| self.error("begin_transaction", e))
     }
 
-    /// Enqueues a record in the open transaction; the returned future says
-    /// where it landed.
-    pub fn send(&self, record: OutgoingRecord<'_>) -> Result<PendingAppend, TxError> {
+    /// Enqueues a record in the open transaction.
+    pub fn send(&self, record: OutgoingRecord<'_>) -> Result<(), TxError> {
+        self.enqueue(record, Tracker(None))
+    }
+
+    /// Enqueues a record in the open transaction, and tells where it landed.
+    pub fn send_tracked(&self, record: OutgoingRecord<'_>) -> Result<PendingAppend, TxError> {
+        let slot = Arc::new(OnceLock::new());
+        self.enqueue(record, Tracker(Some(slot.clone())))?;
+        Ok(PendingAppend(slot))
+    }
+
+    fn enqueue(&self, record: OutgoingRecord<'_>, tracker: Tracker) -> Result<(), TxError> {
         let headers = record
             .headers
             .iter()
@@ -199,13 +240,12 @@ impl TransactionalProducer {
                     value: Some(*value),
                 })
             });
-        let future_record = FutureRecord::to(record.topic)
+        let base_record = BaseRecord::with_opaque_to(record.topic, tracker)
             .key(record.key)
             .payload(record.payload)
             .headers(headers);
         self.producer
-            .send_result(future_record)
-            .map(PendingAppend)
+            .send(base_record)
             // A record that could not even be enqueued leaves the transaction
             // incomplete: abort it rather than commit a part.
             .map_err(|(error, _record)| TxError {
@@ -301,7 +341,7 @@ impl TransactionalProducer {
     fn retrying(
         &self,
         operation: &'static str,
-        call: impl Fn(&FutureProducer, Duration) -> Result<(), KafkaError>,
+        call: impl Fn(&Client, Duration) -> Result<(), KafkaError>,
     ) -> Result<(), TxError> {
         retry_until(
             &self.producer,
@@ -319,10 +359,10 @@ impl TransactionalProducer {
 /// Calls `call` (with the time left) until it succeeds, fails other than
 /// retriably, or `deadline` passes.
 fn retry_until(
-    producer: &FutureProducer,
+    producer: &Client,
     operation: &'static str,
     deadline: Instant,
-    call: impl Fn(&FutureProducer, Duration) -> Result<(), KafkaError>,
+    call: impl Fn(&Client, Duration) -> Result<(), KafkaError>,
 ) -> Result<(), TxError> {
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
@@ -345,7 +385,7 @@ fn retry_until(
 /// variable for the producer's polling thread to serve the delivery reports,
 /// so it returns as soon as the last acknowledgement is in; after it the
 /// client's flush finds nothing outstanding and returns at once.
-fn wait_delivered(producer: &FutureProducer, timeout: Duration) -> Result<(), KafkaError> {
+fn wait_delivered(producer: &Client, timeout: Duration) -> Result<(), KafkaError> {
     let timeout_ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: the pointer is the live handle of `producer`, borrowed for the
     // whole call; `rd_kafka_flush` may be called from any thread.

@@ -40,7 +40,7 @@ async fn a_committed_batch_is_read_whole_and_in_order() -> anyhow::Result<()> {
             producer.begin()?;
             let pending = sent
                 .iter()
-                .map(|payload| producer.send(record(&topic, "order-1", payload)))
+                .map(|payload| producer.send_tracked(record(&topic, "order-1", payload)))
                 .collect::<Result<Vec<_>, _>>()?;
             producer.commit()?;
             Ok(pending)
@@ -49,7 +49,10 @@ async fn a_committed_batch_is_read_whole_and_in_order() -> anyhow::Result<()> {
     .await??;
     let mut offsets = Vec::new();
     for pending in appended {
-        offsets.push(pending.await?.offset);
+        let appended = pending
+            .completed()
+            .ok_or_else(|| anyhow::anyhow!("no delivery report after the commit"))??;
+        offsets.push(appended.offset);
     }
 
     let read = read_committed_to_end(&config, &topic).await?;

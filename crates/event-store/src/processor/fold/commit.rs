@@ -28,17 +28,26 @@ impl<A: Aggregate> Fold<A> {
             )?;
             // One changelog record per aggregate per transaction, however
             // many commands changed it.
-            let mut snapshots = Vec::with_capacity(task.pending.len());
+            let snapshots: Vec<(Uuid, Encoded)> = task
+                .pending
+                .drain()
+                .map(|(id, (_, bytes))| (id, bytes))
+                .collect();
+            // The changelog position after the commit is the last record's.
             let mut last_send = None;
-            for (id, (_, bytes)) in task.pending.drain() {
-                let key = id.hyphenated().to_string();
-                last_send = Some(self.producer.send(OutgoingRecord {
+            for (index, (id, bytes)) in snapshots.iter().enumerate() {
+                let mut key = Uuid::encode_buffer();
+                let record = OutgoingRecord {
                     topic: &self.config.topics.changelog,
-                    key: key.as_bytes(),
-                    payload: &bytes,
+                    key: id.hyphenated().encode_lower(&mut key).as_bytes(),
+                    payload: bytes,
                     headers: &[],
-                })?);
-                snapshots.push((id, bytes));
+                };
+                if index + 1 == snapshots.len() {
+                    last_send = Some(self.producer.send_tracked(record)?);
+                } else {
+                    self.producer.send(record)?;
+                }
             }
             changelog_sends.insert(partition, last_send);
             writes.insert(

@@ -62,7 +62,7 @@ impl StockWriter {
             let mut pending = Vec::new();
             for batch in &batches {
                 let payload = batch.encode(InventoryAggregate::TYPE);
-                pending.push(self.producer.send(OutgoingRecord {
+                pending.push(self.producer.send_tracked(OutgoingRecord {
                     topic: &self.topic,
                     key: batch.aggregate_id().to_string().as_bytes(),
                     payload: &payload,

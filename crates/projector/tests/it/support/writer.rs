@@ -95,7 +95,7 @@ impl Writer {
             for (intent, batch) in batches {
                 let key = batch.aggregate_id().to_string();
                 let payload = batch.encode("order");
-                let send = self.producer.send(OutgoingRecord {
+                let send = self.producer.send_tracked(OutgoingRecord {
                     topic: &self.topic,
                     key: key.as_bytes(),
                     payload: &payload,
@@ -227,7 +227,7 @@ pub fn append_raw(
     let pending = records
         .iter()
         .map(|(key, payload)| {
-            producer.send(OutgoingRecord {
+            producer.send_tracked(OutgoingRecord {
                 topic,
                 key: key.as_bytes(),
                 payload,
@@ -266,7 +266,7 @@ pub fn backlog(
         for _ in 0..chunk {
             let id = Uuid::now_v7();
             let payload = batch_of(id, 0, placed(id)).encode("order");
-            pending.push(producer.send(OutgoingRecord {
+            pending.push(producer.send_tracked(OutgoingRecord {
                 topic,
                 key: id.to_string().as_bytes(),
                 payload: &payload,
