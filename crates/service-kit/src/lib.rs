@@ -9,8 +9,10 @@
 //! - [`retry`]: retrying a start-up step until it succeeds or shutdown.
 //! - [`metrics`]: the Prometheus text format, written by hand (a few lines
 //!   instead of a metrics framework).
+//! - `allocator`: every binary that links this crate allocates with jemalloc.
 #![deny(missing_docs)]
 
+mod allocator;
 pub mod kafka;
 pub mod metrics;
 pub mod problem;
