@@ -429,8 +429,10 @@ function go(page, params = {}) {
 }
 
 let rendered = "";
+// Only the page that asked: a prefix would let the list's late refresh
+// re-render an order's page, wiping the answer it just showed.
 function refreshIfStill(page, reload) {
-  if (rendered.startsWith(page)) (reload || route)();
+  if (rendered === page) (reload || route)();
 }
 
 function route() {
