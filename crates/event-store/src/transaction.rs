@@ -99,7 +99,10 @@ pub struct Appended {
 /// latest when the transaction commits). Acknowledged is not committed: only
 /// a successful [`TransactionalProducer::commit`] makes the record visible
 /// to readers.
-pub struct PendingAppend(Arc<OnceLock<Result<Appended, KafkaError>>>);
+pub struct PendingAppend(DeliverySlot);
+
+/// Where a tracked record's delivery report lands.
+type DeliverySlot = Arc<OnceLock<Result<Appended, KafkaError>>>;
 
 impl PendingAppend {
     /// The result if it is already known, without waiting: after a successful
@@ -114,7 +117,7 @@ impl PendingAppend {
 /// nobody asks for, so most records cost no allocation and no
 /// synchronization when their report comes back (a failed one fails the
 /// transaction anyway).
-struct Tracker(Option<Arc<OnceLock<Result<Appended, KafkaError>>>>);
+struct Tracker(Option<DeliverySlot>);
 
 impl IntoOpaque for Tracker {
     fn into_ptr(self) -> *mut c_void {
