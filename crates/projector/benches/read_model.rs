@@ -4,7 +4,8 @@
 //!
 //! Needs the broker and PostgreSQL of `scripts/infra up`. Run with
 //! `cargo bench --workspace --bench read_model` (`BENCH_ORDERS` sets the
-//! backlog, default 1,000,000 orders of one event each).
+//! backlog, default 1,000,000 orders of one event each; `BENCH_LANES` the
+//! lanes, default one per partition).
 
 #[allow(dead_code)]
 #[path = "../tests/it/support/mod.rs"]
@@ -34,6 +35,11 @@ async fn main() -> anyhow::Result<()> {
         kafka: kafka(),
         topic: topics.events.clone(),
         partitions: PARTITIONS,
+        // `BENCH_LANES` deals the partitions into fewer lanes.
+        lanes: std::env::var("BENCH_LANES")
+            .ok()
+            .and_then(|lanes| lanes.parse().ok())
+            .unwrap_or(PARTITIONS as usize),
         group_id: format!("bench-read-model-{}", Uuid::now_v7().simple()),
         max_batch: 5_000,
         linger: Duration::from_millis(20),

@@ -62,6 +62,11 @@ pub struct Config {
     /// Fold into the PostgreSQL read model too (`false` runs the state store alone).
     #[arg(long, env = "PROJECTOR_READ_MODEL", default_value_t = true, action = clap::ArgAction::Set)]
     pub read_model: bool,
+    /// Lanes of each read model: its partitions dealt into this many, each
+    /// lane with its own consumer and SQL transactions (default: one per
+    /// core, at most one per partition). Fewer lanes write larger batches.
+    #[arg(long, env = "PROJECTOR_READ_MODEL_LANES", value_parser = clap::value_parser!(u16).range(1..))]
+    pub read_model_lanes: Option<u16>,
     /// What to do; serving is the default.
     #[command(subcommand)]
     pub command: Option<Command>,

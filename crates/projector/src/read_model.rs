@@ -24,10 +24,19 @@ pub fn pipeline_config(config: &Config, kafka: &KafkaConfig, name: &str) -> Pipe
         kafka: kafka.with_client_id(format!("{}-{name}-read-model", config.instance_id)),
         topic: event_store::StreamTopics::new(&config.topics.entity_prefix(name)).events,
         partitions: config.topics.partitions,
+        lanes: lanes(config),
         group_id: format!("{}-read-model", config.group_id(name)),
         max_batch: MAX_BATCH,
         linger: LINGER,
     }
+}
+
+/// How many lanes each read model runs: as asked, or one per core.
+fn lanes(config: &Config) -> usize {
+    let lanes = config.read_model_lanes.map(usize::from).unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
+    lanes.min(config.topics.partitions.max(1) as usize)
 }
 
 /// The running pipeline.
@@ -48,7 +57,8 @@ impl ReadModel {
         projection: P,
     ) -> anyhow::Result<Self> {
         let model = P::MODEL;
-        let pool = schema::connect_lazy(&config.database_url, model.live, 4)
+        // A connection per lane: each holds one through its batch's transaction.
+        let pool = schema::connect_lazy(&config.database_url, model.live, lanes(config) as u32)
             .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
         let metrics = Arc::new(PipelineMetrics::new(name));
         let (stop, mut stopped) = watch::channel(false);

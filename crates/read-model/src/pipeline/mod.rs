@@ -75,6 +75,11 @@ pub struct PipelineConfig {
     pub topic: String,
     /// Its partition count.
     pub partitions: i32,
+    /// How many lanes the partitions are dealt into (at least 1, at most
+    /// one per partition). Each lane has its own consumer and SQL
+    /// transactions; fewer lanes make larger batches, so fewer transactions
+    /// for the same records, and more lanes let more of PostgreSQL work at once.
+    pub lanes: usize,
     /// The consumer group the pipeline names itself with (it commits nothing
     /// there: its position lives in PostgreSQL).
     pub group_id: String,
@@ -239,8 +244,8 @@ impl<P: Projection> Pipeline<P> {
     /// Folds until `limit` is reached or `shutdown` turns true. PostgreSQL
     /// errors never end it: it backs off, re-reads its offsets and resumes.
     ///
-    /// Each partition is a lane of its own, with its own consumer and SQL
-    /// transactions: an aggregate's records are all in one partition, so
+    /// The partitions are dealt into lanes, each with its own consumer and
+    /// SQL transactions: an aggregate's records are all in one partition, so
     /// lanes never write the same rows, and PostgreSQL works on one lane's
     /// batch while the others fold theirs. Each lane is a task of its own,
     /// so their decoding and folding run on every core.
@@ -250,9 +255,9 @@ impl<P: Projection> Pipeline<P> {
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
         let mut lanes = tokio::task::JoinSet::new();
-        for partition in 0..self.config.partitions {
+        for partitions in deal(self.config.partitions, self.config.lanes) {
             let (lane, limit, shutdown) = (self.clone(), limit.clone(), shutdown.clone());
-            lanes.spawn(async move { lane.run_lane(partition, &limit, shutdown).await });
+            lanes.spawn(async move { lane.run_lane(partitions, &limit, shutdown).await });
         }
         // The first failure ends the run; dropping the set stops the other lanes.
         while let Some(finished) = lanes.join_next().await {
@@ -270,11 +275,10 @@ impl<P: Projection> Pipeline<P> {
 
     async fn run_lane(
         &self,
-        partition: i32,
+        lane: Vec<i32>,
         limit: &Limit,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
-        let lane = [partition];
         let consumer: StreamConsumer<QuietEof> = self
             .config
             .kafka
@@ -304,7 +308,7 @@ impl<P: Projection> Pipeline<P> {
                 return Ok(());
             }
             self.assign(&consumer, &positions)?;
-            tracing::info!(partition, ?positions, "read model lane positioned");
+            tracing::info!(?positions, "read model lane positioned");
 
             loop {
                 let Some(Batch { records, ends }) = self
@@ -317,13 +321,12 @@ impl<P: Projection> Pipeline<P> {
                     self.caught_up(&ends, &positions);
                     continue;
                 }
-                let span =
-                    tracing::debug_span!("read_model_batch", partition, records = records.len());
+                let span = tracing::debug_span!("read_model_batch", partitions = ?lane, records = records.len());
                 let started = std::time::Instant::now();
                 let mut hop = Hop::batch(
                     hop::Kind::Consumer,
                     records.iter().filter_map(|r| r.trace),
-                    || self.batch_span(partition, &records),
+                    || self.batch_span(&records),
                 );
                 let written = self
                     .write_batch(&records, &lane, &positions)
@@ -364,9 +367,14 @@ impl<P: Projection> Pipeline<P> {
 
     /// A batch's span: its name and attributes, by OpenTelemetry's messaging
     /// conventions.
-    fn batch_span(&self, partition: i32, records: &[Record<P>]) -> (String, Vec<KeyValue>) {
+    fn batch_span(&self, records: &[Record<P>]) -> (String, Vec<KeyValue>) {
         let topic = &self.config.topic;
-        let mut attributes = hop::processing(topic, partition, &self.config.group_id);
+        let first = records.first().map_or(0, |r| r.partition);
+        let mut attributes = hop::processing(topic, first, &self.config.group_id);
+        // A lane's batch may span partitions; the attribute names one only.
+        if records.iter().any(|r| r.partition != first) {
+            attributes.retain(|kv| kv.key.as_str() != "messaging.destination.partition.id");
+        }
         attributes.extend([
             KeyValue::new("messaging.batch.message_count", records.len() as i64),
             KeyValue::new("db.system.name", "postgresql"),
@@ -420,6 +428,17 @@ struct Record<P: Projection> {
     batch: Option<domain::aggregate::CommandBatch<<P::Aggregate as Aggregate>::Event>>,
 }
 
+/// The partitions `0..partitions` dealt into `lanes` lanes (at least one, at
+/// most one per partition) like cards: lane `i` gets `i`, `i + lanes`, ...
+fn deal(partitions: i32, lanes: usize) -> Vec<Vec<i32>> {
+    let lanes = lanes.clamp(1, partitions.max(1) as usize);
+    let mut dealt = vec![Vec::new(); lanes];
+    for partition in 0..partitions {
+        dealt[partition as usize % lanes].push(partition);
+    }
+    dealt
+}
+
 fn reached(limit: &Limit, positions: &Positions) -> bool {
     match limit {
         Limit::Forever => false,
@@ -433,5 +452,22 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
     match deadline {
         Some(deadline) => tokio::time::sleep_until(deadline).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deal;
+
+    #[test]
+    fn partitions_are_dealt_into_lanes_like_cards() {
+        assert_eq!(deal(6, 2), vec![vec![0, 2, 4], vec![1, 3, 5]]);
+        assert_eq!(deal(5, 3), vec![vec![0, 3], vec![1, 4], vec![2]]);
+    }
+
+    #[test]
+    fn lanes_are_at_least_one_and_at_most_one_per_partition() {
+        assert_eq!(deal(3, 0), vec![vec![0, 1, 2]]);
+        assert_eq!(deal(2, 8), vec![vec![0], vec![1]]);
     }
 }
