@@ -1,11 +1,10 @@
 //! `GET /{entity}/{id}/commands/{command_id}`: what became of a command.
 
-use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use event_store::processor::CommandOutcome;
 use service_kit::Problem;
 
 use super::{
@@ -42,8 +41,15 @@ pub async fn get_outcome(
         wait_past(&handle, after, deadline).await?;
         let read = handle.outcome(&command_id).map_err(internal)?;
         if let Some(bytes) = read.value {
-            let outcome: CommandOutcome = serde_json::from_slice(&bytes).map_err(internal)?;
-            return Ok(Json(outcome).into_response());
+            // The processor's own JSON of a `CommandOutcome`: served as stored.
+            return Ok((
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                )],
+                Bytes::from_owner(bytes),
+            )
+                .into_response());
         }
         // A rewind dropped what was folded past the offset: wait for it again.
         if read.folded <= after {
