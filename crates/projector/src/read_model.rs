@@ -31,12 +31,11 @@ pub fn pipeline_config(config: &Config, kafka: &KafkaConfig, name: &str) -> Pipe
     }
 }
 
-/// How many lanes each read model runs: as asked, or one per core.
+/// How many lanes each read model asks for: as configured, or one per core.
 fn lanes(config: &Config) -> usize {
-    let lanes = config.read_model_lanes.map(usize::from).unwrap_or_else(|| {
+    config.read_model_lanes.map(usize::from).unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-    });
-    lanes.min(config.topics.partitions.max(1) as usize)
+    })
 }
 
 /// The running pipeline.
@@ -57,17 +56,14 @@ impl ReadModel {
         projection: P,
     ) -> anyhow::Result<Self> {
         let model = P::MODEL;
+        let pipeline_config = pipeline_config(config, kafka, name);
         // A connection per lane: each holds one through its batch's transaction.
-        let pool = schema::connect_lazy(&config.database_url, model.live, lanes(config) as u32)
+        let connections = pipeline_config.lane_count() as u32;
+        let pool = schema::connect_lazy(&config.database_url, model.live, connections)
             .map_err(|e| anyhow::anyhow!("--database-url: {e}"))?;
         let metrics = Arc::new(PipelineMetrics::new(name));
         let (stop, mut stopped) = watch::channel(false);
-        let pipeline = Pipeline::new(
-            pipeline_config(config, kafka, name),
-            projection,
-            pool.clone(),
-            metrics.clone(),
-        );
+        let pipeline = Pipeline::new(pipeline_config, projection, pool.clone(), metrics.clone());
         let task = tokio::spawn(async move {
             let prepared =
                 service_kit::retry::until_ok("preparing the read model", &mut stopped, || {

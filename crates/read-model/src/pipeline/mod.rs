@@ -89,6 +89,14 @@ pub struct PipelineConfig {
     pub linger: Duration,
 }
 
+impl PipelineConfig {
+    /// The lanes the pipeline runs: `lanes`, at least 1 and at most one per
+    /// partition (each lane holds one connection through its batch).
+    pub fn lane_count(&self) -> usize {
+        self.lanes.clamp(1, self.partitions.max(1) as usize)
+    }
+}
+
 /// Next offset to read, per partition.
 pub type Positions = BTreeMap<i32, i64>;
 
@@ -255,7 +263,7 @@ impl<P: Projection> Pipeline<P> {
         shutdown: watch::Receiver<bool>,
     ) -> Result<(), PipelineError> {
         let mut lanes = tokio::task::JoinSet::new();
-        for partitions in deal(self.config.partitions, self.config.lanes) {
+        for partitions in deal(self.config.partitions, self.config.lane_count()) {
             let (lane, limit, shutdown) = (self.clone(), limit.clone(), shutdown.clone());
             lanes.spawn(async move { lane.run_lane(partitions, &limit, shutdown).await });
         }
@@ -428,10 +436,10 @@ struct Record<P: Projection> {
     batch: Option<domain::aggregate::CommandBatch<<P::Aggregate as Aggregate>::Event>>,
 }
 
-/// The partitions `0..partitions` dealt into `lanes` lanes (at least one, at
-/// most one per partition) like cards: lane `i` gets `i`, `i + lanes`, ...
+/// The partitions `0..partitions` dealt into `lanes` lanes (at least one)
+/// like cards: lane `i` gets `i`, `i + lanes`, ...
 fn deal(partitions: i32, lanes: usize) -> Vec<Vec<i32>> {
-    let lanes = lanes.clamp(1, partitions.max(1) as usize);
+    let lanes = lanes.max(1);
     let mut dealt = vec![Vec::new(); lanes];
     for partition in 0..partitions {
         dealt[partition as usize % lanes].push(partition);
@@ -457,7 +465,7 @@ async fn sleep_until(deadline: Option<tokio::time::Instant>) {
 
 #[cfg(test)]
 mod tests {
-    use super::deal;
+    use super::{PipelineConfig, deal};
 
     #[test]
     fn partitions_are_dealt_into_lanes_like_cards() {
@@ -468,6 +476,17 @@ mod tests {
     #[test]
     fn lanes_are_at_least_one_and_at_most_one_per_partition() {
         assert_eq!(deal(3, 0), vec![vec![0, 1, 2]]);
-        assert_eq!(deal(2, 8), vec![vec![0], vec![1]]);
+        let config = |partitions, lanes| PipelineConfig {
+            kafka: event_store::KafkaConfig::new("127.0.0.1:9092", "test"),
+            topic: "orders.events".into(),
+            partitions,
+            lanes,
+            group_id: "test".into(),
+            max_batch: 1,
+            linger: std::time::Duration::ZERO,
+        };
+        assert_eq!(config(2, 8).lane_count(), 2);
+        assert_eq!(config(6, 0).lane_count(), 1);
+        assert_eq!(deal(2, config(2, 8).lane_count()), vec![vec![0], vec![1]]);
     }
 }
