@@ -5,7 +5,7 @@ use std::fs::File;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The checkout the tests run from. Cargo sets `CARGO_MANIFEST_DIR` when it
 /// runs a test too; the compile-time value is only the fallback, because a
@@ -158,16 +158,12 @@ impl Service {
     /// Waits for the process to end by itself, up to `bound`; its exit
     /// status, or `None` when it still runs.
     pub async fn wait_exit(&mut self, bound: Duration) -> std::io::Result<Option<ExitStatus>> {
-        let deadline = Instant::now() + bound;
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut()
-                && let Some(status) = child.try_wait()?
-            {
-                return Ok(Some(status));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(None)
+        let Some(child) = self.child.as_mut() else {
+            return Ok(None);
+        };
+        crate::wait::within(bound, async || child.try_wait().transpose())
+            .await
+            .transpose()
     }
 
     /// Starts the process again with the same arguments.

@@ -170,13 +170,14 @@ impl LocalCluster {
         // Gone when /proc no longer has it (the script's setsid child is
         // not ours to wait for).
         let proc_dir = PathBuf::from(format!("/proc/{pid}"));
-        for _ in 0..1200 {
-            if !proc_dir.exists() || is_zombie(&proc_dir) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        anyhow::bail!("node {node} (pid {pid}) still runs a minute after {signal}")
+        let gone = crate::wait::blocking_within(Duration::from_secs(60), || {
+            (!proc_dir.exists() || is_zombie(&proc_dir)).then_some(())
+        });
+        anyhow::ensure!(
+            gone.is_some(),
+            "node {node} (pid {pid}) still runs a minute after {signal}"
+        );
+        Ok(())
     }
 
     /// Starts the nodes that are not running and waits until all answer.

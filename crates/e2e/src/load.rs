@@ -12,6 +12,9 @@ use serde_json::{Value, json};
 use tokio::sync::Mutex;
 use uuid::Uuid;
 
+/// How soon a 503/504 answer is asked again.
+const RETRY_EVERY: Duration = Duration::from_millis(200);
+
 /// What the clients saw.
 #[derive(Default)]
 pub struct Tally {
@@ -124,37 +127,56 @@ impl Client {
         }
     }
 
-    /// Retries 503/504 answers that carry `Retry-After`; anything else is final.
+    /// Retries 503/504 answers that carry `Retry-After`, for up to the retry
+    /// bound; anything else is final.
     async fn until_final(
         &self,
         url: &str,
         request: impl Fn() -> reqwest::RequestBuilder,
     ) -> Option<Value> {
-        let deadline = Instant::now() + self.retry_bound;
-        loop {
-            let response = match request().send().await {
-                Ok(response) => response,
-                Err(error) => {
-                    self.wrong(format!("{url}: no answer: {error}")).await;
-                    return None;
-                }
-            };
-            let code = response.status().as_u16();
-            let retryable =
-                matches!(code, 503 | 504) && response.headers().contains_key("retry-after");
-            let body: Value = response.json().await.unwrap_or(Value::Null);
-            if (200..300).contains(&code) {
+        let deadline = crate::wait::Deadline::new(RETRY_EVERY, self.retry_bound);
+        let answer = loop {
+            let answer = self.attempt(url, request()).await;
+            if answer.is_ok() || !deadline.pause().await {
+                break answer;
+            }
+        };
+        match answer.and_then(|answer| answer) {
+            Ok(body) => {
                 self.tally.ok.fetch_add(1, Ordering::Relaxed);
-                return Some(body);
+                Some(body)
             }
-            if !retryable || Instant::now() >= deadline {
-                self.wrong(format!("{url}: {code} {body}")).await;
-                return None;
+            Err(seen) => {
+                self.wrong(seen).await;
+                None
             }
-            self.tally.retryable.fetch_add(1, Ordering::Relaxed);
-            self.tally.retried.lock().await.push(Instant::now());
-            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+    }
+
+    /// One request: `Ok` with a final answer, right or wrong; `Err` with a
+    /// retryable one.
+    async fn attempt(
+        &self,
+        url: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<Result<Value, String>, String> {
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => return Ok(Err(format!("{url}: no answer: {error}"))),
+        };
+        let code = response.status().as_u16();
+        let retryable = matches!(code, 503 | 504) && response.headers().contains_key("retry-after");
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if (200..300).contains(&code) {
+            return Ok(Ok(body));
+        }
+        let seen = format!("{url}: {code} {body}");
+        if !retryable {
+            return Ok(Err(seen));
+        }
+        self.tally.retryable.fetch_add(1, Ordering::Relaxed);
+        self.tally.retried.lock().await.push(Instant::now());
+        Err(seen)
     }
 
     async fn check(&self, url: &str, answer: &Value, version: u64, status: &str) -> bool {
@@ -204,22 +226,23 @@ impl Tally {
         bound: Duration,
         reached: impl AsyncFn() -> bool,
     ) -> anyhow::Result<()> {
-        let deadline = Instant::now() + bound;
-        while !reached().await {
+        // Ok: done, or an answer went wrong; Err: not yet.
+        let outcome = crate::wait::until(bound, async || {
             let wrong = self.wrong.lock().await;
-            anyhow::ensure!(
-                wrong.is_empty(),
-                "wrong answers: {:#?}",
-                &wrong[..wrong.len().min(10)]
-            );
+            if !wrong.is_empty() {
+                return Ok(Err(anyhow::anyhow!(
+                    "wrong answers: {:#?}",
+                    &wrong[..wrong.len().min(10)]
+                )));
+            }
             drop(wrong);
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "{what} not reached within {bound:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            if reached().await { Ok(Ok(())) } else { Err(()) }
+        })
+        .await;
+        match outcome {
+            Ok(done) => done,
+            Err(()) => anyhow::bail!("{what} not reached within {bound:?}"),
         }
-        Ok(())
     }
 
     /// Prints what the clients saw and fails when any answer was wrong.

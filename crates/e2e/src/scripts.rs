@@ -6,7 +6,7 @@
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use uuid::Uuid;
 
@@ -112,23 +112,19 @@ impl ScriptRun {
     /// Waits up to `bound` for the script to end and returns how it ended;
     /// a script still running then is killed and reported as an error.
     pub async fn wait(&mut self, bound: Duration) -> std::io::Result<ExitStatus> {
-        let deadline = Instant::now() + bound;
-        loop {
-            if let Some(status) = self.child.try_wait()? {
-                return Ok(status);
-            }
-            if Instant::now() >= deadline {
-                let _ = Command::new("kill")
-                    .args(["-KILL", "--", &format!("-{}", self.child.id())])
-                    .status();
-                let _ = self.child.wait();
-                return Err(std::io::Error::other(format!(
-                    "the script did not end within {bound:?}:\n{}",
-                    self.output()
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let child = &mut self.child;
+        if let Some(ended) = crate::wait::within(bound, async || child.try_wait().transpose()).await
+        {
+            return ended;
         }
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.child.id())])
+            .status();
+        let _ = self.child.wait();
+        Err(std::io::Error::other(format!(
+            "the script did not end within {bound:?}:\n{}",
+            self.output()
+        )))
     }
 
     /// Removes the output file (kept when a test fails, for reading).

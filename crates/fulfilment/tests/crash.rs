@@ -15,7 +15,7 @@ use domain::inventory::{InventoryAggregate, Stock, stock_id};
 use domain::order::Sku;
 use e2e::cluster::{Service, build_binaries};
 use e2e::fold::fold_log_of;
-use e2e::wait::eventually;
+use e2e::wait::{Deadline, eventually};
 use event_store::{KafkaConfig, StreamTopics, read_committed_to_end};
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -78,12 +78,14 @@ impl Drop for Fulfilment {
 }
 
 /// Sends a command until it has a verdict; the key makes retries safe.
+/// The services are killed meanwhile, so no answer or a 5xx is retried.
 async fn command(
     http: &reqwest::Client,
     url: &str,
     key: &str,
     body: Option<Value>,
 ) -> (u16, Value) {
+    let deadline = Deadline::new(Duration::from_millis(100), Duration::from_secs(120));
     loop {
         let mut request = http.post(url).header("idempotency-key", key);
         if let Some(body) = &body {
@@ -95,7 +97,10 @@ async fn command(
             let status = answer.status().as_u16();
             return (status, answer.json().await.unwrap_or(Value::Null));
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert!(
+            deadline.pause().await,
+            "no verdict on {url} within 2 minutes"
+        );
     }
 }
 

@@ -16,8 +16,7 @@ pub async fn wait_settled(
     urls: &[String],
     members: usize,
 ) -> anyhow::Result<Value> {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
+    let settled = e2e::wait::until(Duration::from_secs(120), async || {
         let mut views = Vec::new();
         for url in urls {
             if let Ok(response) = http.get(format!("{url}/partitions")).send().await
@@ -42,14 +41,13 @@ pub async fn wait_settled(
                     && *group == views[0]
             });
         if settled {
-            return Ok(views[0].clone());
+            Ok(views[0].clone())
+        } else {
+            Err(views)
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "the group did not settle: {views:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
+    settled.map_err(|views| anyhow::anyhow!("the group did not settle: {views:?}"))
 }
 
 /// A counter or gauge of an instance's `/metrics`, summed over its samples.
@@ -94,20 +92,28 @@ pub async fn measure_until(
     let mut longest = Duration::ZERO;
     for (partition, id, via) in probes {
         let url = format!("{via}/orders/{id}?standby={standby}");
-        loop {
-            let response = http.get(&url).send().await?;
-            if response.status() == 404 {
-                longest = longest.max(since.elapsed());
-                break;
+        // Looked at every 20 ms: the wait is what is measured.
+        let bound = deadline.saturating_duration_since(Instant::now());
+        let answered = e2e::wait::until_every(Duration::from_millis(20), bound, async || {
+            let response = match http.get(&url).send().await {
+                Ok(response) => response,
+                Err(error) => return Ok(Err(error.to_string())),
+            };
+            match response.status().as_u16() {
+                404 => Ok(Ok(())),
+                503 => Err(format!("503 {}", response.text().await.unwrap_or_default())),
+                status => Ok(Err(format!(
+                    "{status} {}",
+                    response.text().await.unwrap_or_default()
+                ))),
             }
-            let status = response.status();
-            let body = response.text().await.unwrap_or_default();
-            anyhow::ensure!(
-                status == 503 && Instant::now() < deadline,
-                "partition {partition} via {via}: {status} {body}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        })
+        .await
+        .and_then(|answer| answer);
+        if let Err(seen) = answered {
+            anyhow::bail!("partition {partition} via {via}: {seen}");
         }
+        longest = longest.max(since.elapsed());
     }
     Ok(longest)
 }

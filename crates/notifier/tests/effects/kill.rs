@@ -33,11 +33,13 @@ async fn every_effect_is_settled_once_and_delivered_at_least_once_across_kill_9(
     let changes = changes_of(120);
     let appender = env.appender()?;
     let (first, rest) = changes.split_at(changes.len() / 2);
+    // Each kill lands once a share of the work has begun, with the rest
+    // (and retries of what failed) still to come.
     env.append(&appender, first).await?;
-    tokio::time::sleep(Duration::from_millis(700)).await;
+    env.wait_effects(first.len() / 2).await?;
     notifier.kill9_and_restart();
     env.append(&appender, rest).await?;
-    tokio::time::sleep(Duration::from_millis(900)).await;
+    env.wait_effects(2 * first.len() + rest.len() / 2).await?;
     notifier.kill9_and_restart();
 
     let expected = expected_effects(&changes);

@@ -157,11 +157,12 @@ async fn deliver_beside(
     // Each change appended as it happens: 10 orders every 250 ms.
     let appender = env.appender()?;
     let mut changes = Vec::new();
+    let mut pace = tokio::time::interval(Duration::from_millis(250));
     for _ in 0..10 {
+        pace.tick().await;
         let chunk = changes_of(10);
         env.append(&appender, &chunk).await?;
         changes.extend(chunk);
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
     let per_destination = changes.len() as i64;
     eventually(

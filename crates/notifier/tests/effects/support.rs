@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::Utc;
 use domain::aggregate::{Aggregate, CommandBatch, CommandMeta, Snapshot};
@@ -183,13 +183,30 @@ impl TestEnv {
         Ok(())
     }
 
+    /// Waits until the table holds at least `count` effects, in any state,
+    /// so a kill then lands while deliveries are under way.
+    pub async fn wait_effects(&self, count: usize) -> anyhow::Result<()> {
+        let recorded = e2e::wait::until(Duration::from_secs(60), async || {
+            let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM notifier.effects")
+                .fetch_one(&self.pool)
+                .await
+                .unwrap_or(0);
+            if seen as usize >= count {
+                Ok(())
+            } else {
+                Err(seen)
+            }
+        })
+        .await;
+        recorded.map_err(|seen| anyhow::anyhow!("{seen} of {count} effects recorded"))
+    }
+
     /// Waits until every expected effect is sent or failed; returns the table.
     pub async fn wait_settled(
         &self,
         expected: &BTreeMap<String, ()>,
     ) -> anyhow::Result<BTreeMap<String, String>> {
-        let deadline = Instant::now() + Duration::from_secs(180);
-        loop {
+        let settled = e2e::wait::until(Duration::from_secs(180), async || {
             let rows: Vec<(String, String)> =
                 sqlx::query_as("SELECT effect_id, state FROM notifier.effects")
                     .fetch_all(&self.pool)
@@ -199,17 +216,15 @@ impl TestEnv {
             let settled = expected
                 .keys()
                 .all(|id| table.get(id).is_some_and(|s| s == "sent" || s == "failed"));
-            if settled {
-                return Ok(table);
-            }
-            anyhow::ensure!(
-                Instant::now() < deadline,
-                "effects never settled: {} of {} in the table",
-                table.len(),
+            if settled { Ok(table) } else { Err(table.len()) }
+        })
+        .await;
+        settled.map_err(|seen| {
+            anyhow::anyhow!(
+                "effects never settled: {seen} of {} in the table",
                 expected.len()
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            )
+        })
     }
 }
 

@@ -2,7 +2,6 @@
 //! window: after the Kafka commit, before the local store write.
 
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
 
 use domain::aggregate::Verdict;
 use domain::inventory::InventoryAggregate;
@@ -25,8 +24,11 @@ async fn kill_9_at_random_moments_neither_loses_nor_duplicates_anything() -> any
     });
     let mut rng = Rng::new(seed);
     for _ in 0..5 {
-        // Random moments: mid-transaction, mid-commit, mid-restore alike.
-        tokio::time::sleep(Duration::from_millis(200 + rng.below(1_200))).await;
+        // Random moments: mid-transaction, mid-commit, just after a restore.
+        let records = rng.below(800);
+        projector
+            .wait_folded(records, || writer.is_finished())
+            .await;
         projector.crash_and_restart().await;
     }
     let writer = writer.await??;
@@ -56,7 +58,9 @@ async fn kill_9_under_load_on_both_entities_loses_and_duplicates_nothing_of_eith
     });
     let mut rng = Rng::new(seed);
     for _ in 0..5 {
-        tokio::time::sleep(Duration::from_millis(200 + rng.below(1_200))).await;
+        let records = rng.below(800);
+        let input_done = || orders.is_finished() && stock.is_finished();
+        projector.wait_folded(records, input_done).await;
         projector.crash_and_restart().await;
     }
     let (orders, stock) = (orders.await??, stock.await??);

@@ -145,7 +145,10 @@ async fn kill_9_and_a_postgres_crash_leave_the_read_model_equal_to_the_fold() ->
     });
     let mut rng = Rng::new(seed);
     for _ in 0..3 {
-        tokio::time::sleep(Duration::from_millis(300 + rng.below(900))).await;
+        let records = 100 + rng.below(600);
+        projector
+            .wait_folded(records, || writer.is_finished())
+            .await;
         projector.crash_and_restart().await;
     }
     writer.await??;
@@ -397,7 +400,10 @@ async fn paging_under_concurrent_writes_returns_every_order_once() -> anyhow::Re
         limit: 7,
         ..ListOrders::default()
     };
+    // Paced, so the pages are read over the time the writer writes.
+    let mut pace = tokio::time::interval(Duration::from_millis(5));
     loop {
+        pace.tick().await;
         let page = list_orders(&pool, &request).await?;
         assert!(page.orders.len() <= 7);
         seen.extend(
@@ -409,7 +415,6 @@ async fn paging_under_concurrent_writes_returns_every_order_once() -> anyhow::Re
             Some(cursor) => request.cursor = Some(cursor),
             None => break,
         }
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     writer.await??;
 
@@ -483,38 +488,40 @@ async fn wait_until_equal(pool: &PgPool, fold: &LogFold) -> anyhow::Result<()> {
         .filter(|(_, s)| s.state.is_some())
         .map(|(id, s)| (*id, s))
         .collect();
-    let mut last = BTreeMap::new();
-    let equal = tokio::time::timeout(Duration::from_secs(120), async {
-        loop {
-            let rows: Vec<(Uuid, Vec<u8>)> = sqlx::query_as("SELECT id, snapshot FROM orders")
-                .fetch_all(pool)
-                .await?;
-            last = rows
-                .into_iter()
-                .map(|(id, bytes)| Ok((id, decode_snapshot(&bytes)?)))
-                .collect::<Result<_, sqlx::Error>>()?;
-            if last.len() == expected.len()
-                && last.iter().all(|(id, s)| expected.get(id) == Some(&s))
-            {
-                return Ok::<_, sqlx::Error>(());
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+    // Ok: equal, or the query failed; Err: (stored, differing) so far.
+    let equal = e2e::wait::until(Duration::from_secs(120), async || {
+        let rows: Vec<(Uuid, Vec<u8>)> = match sqlx::query_as("SELECT id, snapshot FROM orders")
+            .fetch_all(pool)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(error) => return Ok(Err(error)),
+        };
+        let stored = match rows
+            .into_iter()
+            .map(|(id, bytes)| Ok((id, decode_snapshot(&bytes)?)))
+            .collect::<Result<BTreeMap<_, _>, sqlx::Error>>()
+        {
+            Ok(stored) => stored,
+            Err(error) => return Ok(Err(error)),
+        };
+        let differing = expected
+            .iter()
+            .filter(|(id, s)| stored.get(*id) != Some(**s))
+            .count();
+        if stored.len() == expected.len() && differing == 0 {
+            Ok(Ok(()))
+        } else {
+            Err((stored.len(), differing))
         }
     })
     .await;
     match equal {
-        Ok(result) => Ok(result?),
-        Err(_) => {
-            let differing = expected
-                .iter()
-                .filter(|(id, s)| last.get(*id) != Some(**s))
-                .count();
-            anyhow::bail!(
-                "the read model never matched the fold: {} orders expected, {} stored, {differing} differ",
-                expected.len(),
-                last.len()
-            )
-        }
+        Ok(queried) => Ok(queried?),
+        Err((stored, differing)) => anyhow::bail!(
+            "the read model never matched the fold: {} orders expected, {stored} stored, {differing} differ",
+            expected.len()
+        ),
     }
 }
 

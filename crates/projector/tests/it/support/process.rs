@@ -165,6 +165,21 @@ impl Projector {
         .await;
     }
 
+    /// Waits until this run of the process has folded `records` records, or
+    /// `input_done` says no more are coming: a kill then lands mid-stream,
+    /// in a transaction or a commit, not after the work is over.
+    pub async fn wait_folded(&self, records: u64, input_done: impl Fn() -> bool) {
+        eventually(
+            "the projector to fold",
+            Duration::from_secs(60),
+            async || {
+                let folded = self.metric("projector_records_total").await;
+                (input_done() || folded >= records as f64).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// `kill -9`, then a restart that must become ready.
     pub async fn crash_and_restart(&mut self) {
         self.restart().await;
