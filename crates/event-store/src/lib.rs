@@ -16,6 +16,7 @@
 //! - [`metrics`]: histograms of the appender's transactions, to serve.
 //! - [`probe`]: is the cluster reachable (readiness).
 //! - [`reader`]: reads a topic's committed records up to its current end.
+//! - [`watermarks`]: a partition's watermarks, asked again while leaders move.
 //! - [`trace_context`]: W3C `traceparent`, carried in record headers from the
 //!   request that caused a command to the effects it caused.
 //!
@@ -35,6 +36,7 @@ pub mod store;
 pub mod topics;
 pub mod trace_context;
 pub mod transaction;
+pub mod watermarks;
 
 pub use appender::{AppendError, AppendRecord, Appender, AppenderSettings};
 pub use config::KafkaConfig;

@@ -7,3 +7,4 @@ mod appender;
 mod support;
 mod topics;
 mod transactions;
+mod watermarks;
