@@ -191,14 +191,14 @@ impl Lane {
     /// The delivery span's name and attributes.
     fn effect_span(&self, due: &Due) -> (String, Vec<KeyValue>) {
         let kind = due.effect.kind.as_str();
-        let attributes = vec![
+        let mut attributes = vec![
             KeyValue::new("effect.id", due.effect.id.clone()),
             KeyValue::new("effect.kind", kind),
             KeyValue::new("effect.attempt", i64::from(due.attempts) + 1),
             KeyValue::new("entity.id", due.effect.entity_id.to_string()),
             KeyValue::new("event.type", due.effect.event_type.clone()),
-            KeyValue::new("server.address", self.destination.clone()),
         ];
+        attributes.extend(destination_attributes(&self.destination));
         (format!("deliver {kind}"), attributes)
     }
 
@@ -316,5 +316,59 @@ enum Unsettled {
 impl From<Stopping> for Unsettled {
     fn from(_: Stopping) -> Self {
         Unsettled::Stopping
+    }
+}
+
+/// Where a delivery goes, by OpenTelemetry's conventions: a webhook's URL
+/// as `url.full` and its host and port as `server.*`; the SMTP relay's
+/// lane by its name.
+fn destination_attributes(destination: &str) -> Vec<KeyValue> {
+    let Ok(url) = reqwest::Url::parse(destination) else {
+        return vec![KeyValue::new("effect.destination", destination.to_owned())];
+    };
+    let mut attributes = vec![KeyValue::new("url.full", destination.to_owned())];
+    if let Some(host) = url.host_str() {
+        attributes.push(KeyValue::new("server.address", host.to_owned()));
+    }
+    if let Some(port) = url.port_or_known_default() {
+        attributes.push(KeyValue::new("server.port", i64::from(port)));
+    }
+    attributes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn named(attributes: &[KeyValue]) -> Vec<(String, String)> {
+        attributes
+            .iter()
+            .map(|kv| (kv.key.to_string(), kv.value.as_str().into_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn a_webhook_is_named_by_its_url_host_and_port() {
+        let attributes = destination_attributes("https://hooks.example.com/orders?x=1");
+        assert_eq!(
+            named(&attributes),
+            [
+                (
+                    "url.full".into(),
+                    "https://hooks.example.com/orders?x=1".into()
+                ),
+                ("server.address".into(), "hooks.example.com".into()),
+                ("server.port".into(), "443".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_smtp_lane_is_named_as_a_destination_not_an_address() {
+        let attributes = destination_attributes(crate::ledger::SMTP);
+        assert_eq!(
+            named(&attributes),
+            [("effect.destination".into(), crate::ledger::SMTP.into())]
+        );
     }
 }
