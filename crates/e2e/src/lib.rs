@@ -5,8 +5,9 @@
 //! PostgreSQL server of a test's own; [`kafka`], the scripts' SASL_SSL
 //! listener and Kafka clusters of a test's own; [`load`], clients that check
 //! every answer against their own model; [`metrics`], reading `/metrics`;
-//! [`scripts`], the README's commands run
-//! as a user runs them; [`wait`], waiting on a condition with a bound.
+//! [`scripts`], the README's commands run as a user runs them; [`stack`],
+//! one test's services started with the arguments they share; [`wait`],
+//! waiting on a condition with a bound.
 
 pub mod browser;
 pub mod cluster;
@@ -17,4 +18,5 @@ pub mod metrics;
 pub mod postgres;
 pub mod scripts;
 pub mod sinks;
+pub mod stack;
 pub mod wait;

@@ -20,13 +20,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e::cluster::{LogsOnFailure, Service, build_binaries, record_answers, wait_all_ready};
+use e2e::cluster::{LogsOnFailure, record_answers, wait_all_ready};
 use e2e::fold::fold_log;
 use e2e::kafka::LocalCluster;
 use e2e::load::{Client, Tally, wait_for_acks, wait_for_orders};
 use e2e::postgres::PrivateCluster;
 use e2e::sinks::smtp::SmtpSink;
 use e2e::sinks::webhook::{Behaviour, WebhookSink};
+use e2e::stack::Stack;
 use e2e::wait::eventually;
 use event_store::{StreamTopics, read_committed_to_end};
 use notifier::signature::Secret;
@@ -47,13 +48,9 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_faults()
 -> anyhow::Result<()> {
-    let bin = build_binaries(&["projector", "order-service", "notifier"])?;
-    let run = Uuid::now_v7().simple().to_string();
-    let prefix = format!("faults-{run}");
-    let dir = e2e::cluster::repo_root().join(format!(".local/e2e-{prefix}"));
-    std::fs::create_dir_all(&dir)?;
+    let stack = Stack::new("faults", &["projector", "order-service", "notifier"])?;
     let cluster = tokio::task::spawn_blocking({
-        let state = dir.join("kafka-state");
+        let state = stack.dir.join("kafka-state");
         move || LocalCluster::start(3, &state)
     })
     .await??;
@@ -66,25 +63,19 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
         Behaviour::default(),
     )
     .await?;
-    let common = |name: &str| {
-        vec![
-            format!("--kafka-bootstrap-servers={}", cluster.bootstrap()),
-            format!("--topic-prefix={prefix}"),
-            format!("--partitions={PARTITIONS}"),
-            format!("--instance-id={prefix}-{name}"),
-            format!("--database-url={}", postgres.url()),
-        ]
-    };
-    let mut args = common("projector");
-    args.push(format!("--state-dir={}", dir.join("projector").display()));
     // Each command's fold and append in the logs, to follow one that went
     // astray when the test fails.
     let traced = [(
         "RUST_LOG".to_owned(),
         "info,event_store::processor=debug,order_service::execute=debug".to_owned(),
     )];
-    let projector =
-        Service::start_with_env("projector", bin.join("projector"), args, &traced, &dir)?;
+    let stack = stack
+        .arg(format!("--kafka-bootstrap-servers={}", cluster.bootstrap()))
+        .arg(format!("--partitions={PARTITIONS}"))
+        .arg(format!("--database-url={}", postgres.url()))
+        .env(&traced);
+    let (run, prefix, dir) = (&stack.run, &stack.prefix, &stack.dir);
+    let projector = stack.start("projector", [stack.state_dir("projector")])?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .build()?;
@@ -95,22 +86,18 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    let mut args = common("order-service");
-    args.push(format!("--projector-url={}", projector.url));
-    let api = Service::start_with_env(
+    let api = stack.start(
         "order-service",
-        bin.join("order-service"),
-        args,
-        &traced,
-        &dir,
+        [format!("--projector-url={}", projector.url)],
     )?;
-    let mut args = common("notifier");
-    args.extend([
-        format!("--smtp-port={}", smtp.addr.port()),
-        format!("--webhook-url={}", hooks.url()),
-        format!("--webhook-secret={SECRET}"),
-    ]);
-    let notifier = Service::start("notifier", bin.join("notifier"), args, &dir)?;
+    let notifier = stack.start(
+        "notifier",
+        [
+            format!("--smtp-port={}", smtp.addr.port()),
+            format!("--webhook-url={}", hooks.url()),
+            format!("--webhook-secret={SECRET}"),
+        ],
+    )?;
     wait_all_ready(std::slice::from_ref(&api), &http, Duration::from_secs(120))
         .await
         .map_err(anyhow::Error::msg)?;
@@ -125,7 +112,7 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     let logs = LogsOnFailure::of(&[&projector, &api, &notifier]).with_file(partitions);
 
     // Three brokers: every topic the services made has three replicas.
-    let topics = StreamTopics::new(&prefix);
+    let topics = StreamTopics::new(prefix);
     let ours = [
         topics.events.as_str(),
         topics.changes.as_str(),
@@ -316,7 +303,7 @@ async fn no_acknowledged_command_is_lost_or_doubled_through_broker_and_database_
     logs.passed();
     drop((api, projector, notifier));
     drop(cluster);
-    std::fs::remove_dir_all(&dir)?;
+    std::fs::remove_dir_all(dir)?;
     Ok(())
 }
 

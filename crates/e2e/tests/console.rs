@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use e2e::browser::Browser;
-use e2e::cluster::{LogsOnFailure, Service, build_binaries};
+use e2e::cluster::LogsOnFailure;
 use e2e::sinks::smtp::SmtpSink;
+use e2e::stack::Stack;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
@@ -22,35 +23,27 @@ const SOON: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow::Result<()> {
-    let bin = build_binaries(&["projector", "order-service", "notifier", "web-console"])?;
-    let run = Uuid::now_v7().simple().to_string();
-    let prefix = format!("console-{run}");
-    let root = e2e::cluster::repo_root();
-    let dir = root.join(format!(".local/e2e-{prefix}"));
-    std::fs::create_dir_all(&dir)?;
+    let stack = Stack::new(
+        "console",
+        &["projector", "order-service", "notifier", "web-console"],
+    )?;
+    let run = &stack.run;
     // A relative folder is the repository's, wherever cargo runs the test.
-    let shots = root.join(std::env::var_os("CONSOLE_SCREENSHOTS").map_or_else(
-        || PathBuf::from(".local/console-screenshots"),
-        PathBuf::from,
-    ));
+    let shots =
+        e2e::cluster::repo_root().join(std::env::var_os("CONSOLE_SCREENSHOTS").map_or_else(
+            || PathBuf::from(".local/console-screenshots"),
+            PathBuf::from,
+        ));
     let database_url = e2e::postgres::fresh_database(&format!("test_{run}")).await?;
     let smtp = SmtpSink::start("127.0.0.1:0".parse()?).await?;
-    let start = |name: &str, extra: Vec<String>| {
-        let mut args = vec![
-            format!("--topic-prefix={prefix}"),
-            format!("--instance-id={prefix}-{name}"),
-        ];
-        args.extend(extra);
-        Service::start(name, bin.join(name), args, &dir)
-    };
     let database = format!("--database-url={database_url}");
     let partitions = format!("--partitions={PARTITIONS}");
-    let projector = start(
+    let projector = stack.start(
         "projector",
         vec![
             partitions.clone(),
             database.clone(),
-            format!("--state-dir={}", dir.join("projector").display()),
+            stack.state_dir("projector"),
         ],
     )?;
     let http = reqwest::Client::new();
@@ -59,7 +52,7 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
         .wait_ready(&http, ready)
         .await
         .map_err(anyhow::Error::msg)?;
-    let api = start(
+    let api = stack.start(
         "order-service",
         vec![
             partitions.clone(),
@@ -67,7 +60,7 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
             format!("--projector-url={}", projector.url),
         ],
     )?;
-    let notifier = start(
+    let notifier = stack.start(
         "notifier",
         vec![
             partitions,
@@ -78,7 +71,7 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
     api.wait_ready(&http, ready)
         .await
         .map_err(anyhow::Error::msg)?;
-    let console = start(
+    let console = stack.start(
         "web-console",
         vec![
             format!("--order-service-url={}", api.url),
@@ -241,6 +234,6 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
 
     drop(browser);
     logs.passed();
-    std::fs::remove_dir_all(&dir)?;
+    std::fs::remove_dir_all(&stack.dir)?;
     Ok(())
 }

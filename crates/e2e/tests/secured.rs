@@ -12,6 +12,7 @@ use e2e::cluster::{Service, build_binaries, wait_all_ready};
 use e2e::kafka::{SASL_PASSWORD, SaslListener};
 use e2e::sinks::smtp::SmtpSink;
 use e2e::sinks::webhook::{Behaviour, WebhookSink};
+use e2e::stack::Stack;
 use e2e::wait::eventually;
 use notifier::signature::Secret;
 use serde_json::{Value, json};
@@ -21,15 +22,15 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
-    let bin = build_binaries(&["projector", "order-service", "notifier", "fulfilment"])?;
+    let stack = Stack::new(
+        "sasl",
+        &["projector", "order-service", "notifier", "fulfilment"],
+    )?;
     let listener = SaslListener::shared()?;
-    let env = listener.env(SASL_PASSWORD);
-    let run = Uuid::now_v7().simple().to_string();
-    let prefix = format!("sasl-{run}");
-    let root = e2e::cluster::repo_root();
-    let dir = root.join(format!(".local/e2e-{prefix}"));
-    std::fs::create_dir_all(&dir)?;
-    let database_url = e2e::postgres::fresh_database(&format!("test_{run}")).await?;
+    let stack = stack
+        .arg("--partitions=2")
+        .env(&listener.env(SASL_PASSWORD));
+    let database_url = e2e::postgres::fresh_database(&format!("test_{}", stack.run)).await?;
     let smtp = SmtpSink::start("127.0.0.1:0".parse()?).await?;
     let hooks = WebhookSink::start(
         "127.0.0.1:0".parse()?,
@@ -37,20 +38,12 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
         Behaviour::default(),
     )
     .await?;
-    let common = |name: &str| {
-        vec![
-            format!("--topic-prefix={prefix}"),
-            "--partitions=2".to_owned(),
-            format!("--instance-id={prefix}-{name}"),
-        ]
-    };
+    let database = format!("--database-url={database_url}");
 
-    let mut args = common("projector");
-    args.extend([
-        format!("--state-dir={}", dir.join("projector").display()),
-        format!("--database-url={database_url}"),
-    ]);
-    let projector = Service::start_with_env("projector", bin.join("projector"), args, &env, &dir)?;
+    let projector = stack.start(
+        "projector",
+        [stack.state_dir("projector"), database.clone()],
+    )?;
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;
@@ -61,21 +54,22 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
     )
     .await
     .map_err(anyhow::Error::msg)?;
-    let mut args = common("order-service");
-    args.extend([
-        format!("--projector-url={}", projector.url),
-        format!("--database-url={database_url}"),
-    ]);
-    let api =
-        Service::start_with_env("order-service", bin.join("order-service"), args, &env, &dir)?;
-    let mut args = common("notifier");
-    args.extend([
-        format!("--database-url={database_url}"),
-        format!("--smtp-port={}", smtp.addr.port()),
-        format!("--webhook-url={}", hooks.url()),
-        format!("--webhook-secret={SECRET}"),
-    ]);
-    let notifier = Service::start_with_env("notifier", bin.join("notifier"), args, &env, &dir)?;
+    let api = stack.start(
+        "order-service",
+        [
+            format!("--projector-url={}", projector.url),
+            database.clone(),
+        ],
+    )?;
+    let notifier = stack.start(
+        "notifier",
+        [
+            database,
+            format!("--smtp-port={}", smtp.addr.port()),
+            format!("--webhook-url={}", hooks.url()),
+            format!("--webhook-secret={SECRET}"),
+        ],
+    )?;
     // The notifier has no readiness of its own to wait for: the e-mail below
     // shows it works.
     wait_all_ready(std::slice::from_ref(&api), &http, Duration::from_secs(90))
@@ -83,12 +77,10 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let services = [api, notifier];
     let api = services[0].url.clone();
-    let mut args = common("fulfilment");
-    args.push(format!("--order-service-url={api}"));
     let _fulfilment =
-        Service::start_without_http("fulfilment", bin.join("fulfilment"), args, &env, &dir)?;
+        stack.start_without_http("fulfilment", [format!("--order-service-url={api}")])?;
 
-    let sku = format!("SASL-{}", &run[..8]).to_uppercase();
+    let sku = format!("SASL-{}", &stack.run[..8]).to_uppercase();
     let send = |method: reqwest::Method, path: String, body: Value| {
         http.request(method, format!("{api}{path}"))
             .header("idempotency-key", Uuid::now_v7().to_string())
@@ -243,7 +235,7 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
     drop(_fulfilment);
     drop(services);
     drop(projector);
-    std::fs::remove_dir_all(&dir)?;
+    std::fs::remove_dir_all(&stack.dir)?;
     Ok(())
 }
 

@@ -8,10 +8,10 @@
 
 use std::time::Duration;
 
-use e2e::cluster::{Service, build_binaries};
 use e2e::sinks::otlp::{OtlpSink, Span};
 use e2e::sinks::smtp::SmtpSink;
 use e2e::sinks::webhook::{Behaviour, WebhookSink};
+use e2e::stack::Stack;
 use e2e::wait::eventually;
 use event_store::trace_context::TraceParent;
 use event_store::{CommittedRecord, KafkaConfig, StreamTopics, read_committed_to_end};
@@ -26,12 +26,8 @@ const CALLER_SPAN: &str = "00f067aa0ba902b7";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_post_is_one_trace_from_the_request_to_the_webhook() -> anyhow::Result<()> {
-    let bin = build_binaries(&["projector", "order-service", "notifier"])?;
-    let run = Uuid::now_v7().simple().to_string();
-    let prefix = format!("traces-{run}");
-    let dir = e2e::cluster::repo_root().join(format!(".local/e2e-{prefix}"));
-    std::fs::create_dir_all(&dir)?;
-    let database_url = e2e::postgres::fresh_database(&format!("test_{run}")).await?;
+    let stack = Stack::new("traces", &["projector", "order-service", "notifier"])?;
+    let database_url = e2e::postgres::fresh_database(&format!("test_{}", stack.run)).await?;
     let otlp = OtlpSink::start("127.0.0.1:0".parse()?).await?;
     let smtp = SmtpSink::start("127.0.0.1:0".parse()?).await?;
     let hooks = WebhookSink::start(
@@ -47,31 +43,22 @@ async fn one_post_is_one_trace_from_the_request_to_the_webhook() -> anyhow::Resu
         ("LOG_FORMAT".to_owned(), "json".to_owned()),
         ("RUST_LOG".to_owned(), "info,order_service=debug".to_owned()),
     ];
-    let start = |name: &str, extra: Vec<String>| {
-        let mut args = vec![
-            format!("--topic-prefix={prefix}"),
-            "--partitions=2".to_owned(),
-            format!("--instance-id={prefix}-{name}"),
-            format!("--database-url={database_url}"),
-        ];
-        args.extend(extra);
-        Service::start_with_env(name, bin.join(name), args, &env, &dir)
-    };
-    let projector = start(
-        "projector",
-        vec![format!("--state-dir={}", dir.join("projector").display())],
-    )?;
+    let stack = stack
+        .arg("--partitions=2")
+        .arg(format!("--database-url={database_url}"))
+        .env(&env);
+    let projector = stack.start("projector", vec![stack.state_dir("projector")])?;
     let http = reqwest::Client::new();
     let ready = Duration::from_secs(90);
     projector
         .wait_ready(&http, ready)
         .await
         .map_err(anyhow::Error::msg)?;
-    let api = start(
+    let api = stack.start(
         "order-service",
         vec![format!("--projector-url={}", projector.url)],
     )?;
-    let _notifier = start(
+    let _notifier = stack.start(
         "notifier",
         vec![
             format!("--smtp-port={}", smtp.addr.port()),
@@ -102,7 +89,7 @@ async fn one_post_is_one_trace_from_the_request_to_the_webhook() -> anyhow::Resu
 
     // What the records, the e-mail and the webhook carry.
     let kafka = KafkaConfig::new(e2e::kafka::bootstrap(), "trace-check");
-    let topics = StreamTopics::new(&prefix);
+    let topics = StreamTopics::new(&stack.prefix);
     let events = read_committed_to_end(&kafka, &topics.events).await?;
     let changes = eventually("the changes record", Duration::from_secs(60), async || {
         let records = read_committed_to_end(&kafka, &topics.changes).await.ok()?;
@@ -260,7 +247,7 @@ async fn one_post_is_one_trace_from_the_request_to_the_webhook() -> anyhow::Resu
         })
         .count();
     assert!(in_trace >= 1, "a JSON log line in the command's span");
-    std::fs::remove_dir_all(&dir)?;
+    std::fs::remove_dir_all(&stack.dir)?;
     Ok(())
 }
 
