@@ -91,38 +91,9 @@ impl Service {
     ) -> std::io::Result<Self> {
         let port = free_port()?;
         args.push(format!("--http-addr=127.0.0.1:{port}"));
-        Self::launch(
-            name,
-            program,
-            args,
-            env,
-            log_dir,
-            format!("http://127.0.0.1:{port}"),
-        )
-    }
-
-    /// A process that serves no HTTP (its `url` is empty).
-    pub fn start_without_http(
-        name: &str,
-        program: PathBuf,
-        args: Vec<String>,
-        env: &[(String, String)],
-        log_dir: &Path,
-    ) -> std::io::Result<Self> {
-        Self::launch(name, program, args, env, log_dir, String::new())
-    }
-
-    fn launch(
-        name: &str,
-        program: PathBuf,
-        args: Vec<String>,
-        env: &[(String, String)],
-        log_dir: &Path,
-        url: String,
-    ) -> std::io::Result<Self> {
         let mut service = Self {
             name: name.to_owned(),
-            url,
+            url: format!("http://127.0.0.1:{port}"),
             program,
             args,
             env: env.to_vec(),

@@ -66,21 +66,6 @@ impl Stack {
         )
     }
 
-    /// [`start`](Self::start) for a service that serves no HTTP.
-    pub fn start_without_http(
-        &self,
-        name: &str,
-        extra: impl IntoIterator<Item = String>,
-    ) -> std::io::Result<Service> {
-        Service::start_without_http(
-            name,
-            self.bin.join(name),
-            self.args(name, extra),
-            &self.env,
-            &self.dir,
-        )
-    }
-
     /// `--state-dir` in the run's folder, for a service that keeps state.
     pub fn state_dir(&self, name: &str) -> String {
         format!("--state-dir={}", self.dir.join(name).display())

@@ -209,6 +209,7 @@ fn prometheus_scrapes_every_service_and_the_dashboard_asks_for_metrics_that_exis
         ("order-service", "ORDER_SERVICE_HTTP_ADDR"),
         ("projector", "PROJECTOR_HTTP_ADDR"),
         ("notifier", "NOTIFIER_HTTP_ADDR"),
+        ("fulfilment", "FULFILMENT_HTTP_ADDR"),
     ] {
         let addr = services[service]["environment"][addr_var]
             .as_str()
@@ -230,6 +231,7 @@ fn prometheus_scrapes_every_service_and_the_dashboard_asks_for_metrics_that_exis
         "order-service",
         "projector",
         "notifier",
+        "fulfilment",
         "read-model",
         "event-store",
     ] {
@@ -257,6 +259,7 @@ fn prometheus_scrapes_every_service_and_the_dashboard_asks_for_metrics_that_exis
                         "projector_",
                         "read_model_",
                         "notifier_",
+                        "fulfilment_",
                         "event_store_",
                     ]
                     .iter()

@@ -13,11 +13,12 @@ use e2e::wait::eventually;
 use sqlx::PgPool;
 
 /// Where the demo's services listen by default.
-const DEMO_PORTS: [&str; 7] = [
+const DEMO_PORTS: [&str; 8] = [
     "127.0.0.1:8080",
     "127.0.0.1:8081",
     "127.0.0.1:8082",
     "127.0.0.1:8083",
+    "127.0.0.1:8084",
     "127.0.0.1:2525",
     "127.0.0.1:9000",
     "127.0.0.1:4318",

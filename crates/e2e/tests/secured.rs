@@ -77,8 +77,7 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
         .map_err(anyhow::Error::msg)?;
     let services = [api, notifier];
     let api = services[0].url.clone();
-    let _fulfilment =
-        stack.start_without_http("fulfilment", [format!("--order-service-url={api}")])?;
+    let fulfilment = stack.start("fulfilment", [format!("--order-service-url={api}")])?;
 
     let sku = format!("SASL-{}", &stack.run[..8]).to_uppercase();
     let send = |method: reqwest::Method, path: String, body: Value| {
@@ -219,6 +218,12 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
         assert!(seen >= Some(1.0), "{histogram}: {seen:?}");
     }
     assert!(projector_metrics.sum("projector_records_total") >= 4.0);
+    // The workflow's commands: reserve and record the stock, commit it.
+    let fulfilment_metrics = scrape(&fulfilment.url).await?;
+    for step in ["reserve", "reserved", "commit"] {
+        let seen = fulfilment_metrics.observations("fulfilment_step_seconds", &[("step", step)]);
+        assert!(seen >= Some(1.0), "{step} timed: {seen:?}");
+    }
     // Counted just after the SMTP server took them.
     let email = [("kind", "email")];
     eventually(
@@ -232,7 +237,7 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
     )
     .await;
 
-    drop(_fulfilment);
+    drop(fulfilment);
     drop(services);
     drop(projector);
     std::fs::remove_dir_all(&stack.dir)?;

@@ -16,7 +16,8 @@
 //! - [`metrics`]: histograms of the appender's transactions, to serve.
 //! - [`probe`]: is the cluster reachable (readiness).
 //! - [`reader`]: reads a topic's committed records up to its current end.
-//! - [`watermarks`]: a partition's watermarks, asked again while leaders move.
+//! - [`positions`]: where consumers stand: a partition's watermarks (asked
+//!   again while leaders move), a group's lag, committing a consumer's position.
 //! - [`trace_context`]: W3C `traceparent`, carried in record headers from the
 //!   request that caused a command to the effects it caused.
 //!
@@ -29,6 +30,7 @@ pub mod config;
 pub mod group;
 pub mod metrics;
 pub mod partitioner;
+pub mod positions;
 pub mod probe;
 pub mod processor;
 pub mod reader;
@@ -36,7 +38,6 @@ pub mod store;
 pub mod topics;
 pub mod trace_context;
 pub mod transaction;
-pub mod watermarks;
 
 pub use appender::{AppendError, AppendRecord, Appender, AppenderSettings};
 pub use config::KafkaConfig;

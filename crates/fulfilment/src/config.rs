@@ -1,5 +1,7 @@
 //! Flags, each with an environment fallback and a localhost default.
 
+use std::net::SocketAddr;
+
 use clap::Parser;
 
 /// The fulfilment process's settings.
@@ -29,6 +31,9 @@ pub struct Config {
     /// Orders worked on at once (each order's facts stay in order).
     #[arg(long, env = "FULFILMENT_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1024))]
     pub concurrency: u64,
+    /// Health and metrics.
+    #[arg(long, env = "FULFILMENT_HTTP_ADDR", default_value = "127.0.0.1:8084")]
+    pub http_addr: SocketAddr,
 }
 
 impl Config {

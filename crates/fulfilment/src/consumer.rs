@@ -3,18 +3,20 @@
 //! only once every step of it has a verdict, so a crash replays facts whose
 //! steps order-service then recognises.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use domain::aggregate::{DecodeError, Envelope};
 use domain::order::{Order, OrderEvent};
-use event_store::StreamTopics;
+use event_store::store::QuietEof;
 use event_store::trace_context::TraceParent;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use event_store::{KafkaConfig, StreamTopics};
+use rdkafka::Message;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
-use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Deserialize;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -46,42 +48,52 @@ struct Fact {
     trace: Option<TraceParent>,
 }
 
-/// Runs until `stopping` turns true.
-pub async fn run(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Result<()> {
-    let kafka = config
-        .topics
-        .connect(&config.instance_id)
-        .await
-        .context("connecting to Kafka")?;
+/// The consumer of the orders' changes topic.
+pub(crate) type ChangesConsumer = StreamConsumer<QuietEof>;
+
+/// The workflow's consumer, subscribed to the orders' changes topic, which
+/// it also returns.
+pub(crate) fn subscribe(
+    kafka: &KafkaConfig,
+    config: &Config,
+) -> anyhow::Result<(ChangesConsumer, String)> {
     let topic = StreamTopics::new(&config.topics.topic_prefix).changes;
-    let consumer: StreamConsumer = kafka
+    let consumer: ChangesConsumer = kafka
         .self_positioned_consumer_config(&config.group_id())
         .set("auto.offset.reset", "earliest")
+        // The end of a partition is reported, so the position past its last
+        // transaction marker is committed.
+        .set("enable.partition.eof", "true")
         // A dynamic member, not a static one: librdkafka fences a static member
         // whose session expired during a coordinator failover by its own new
         // join, fatally (librdkafka#3437); a dynamic one just joins again. A
         // restart costs a rebalance, and nothing is lost: offsets are
         // committed after the work.
-        .create()
+        .create_with_context(QuietEof)
         .context("creating the consumer")?;
     consumer
         .subscribe(&[&topic])
         .with_context(|| format!("subscribing to {topic}"))?;
-    let service = OrderService::new(&config.order_service_url, stopping.clone())
-        .context("--order-service-url")?;
-    let permits = Arc::new(Semaphore::new(
-        usize::try_from(config.concurrency).unwrap_or(32),
-    ));
+    Ok((consumer, topic))
+}
+
+/// Acts on the facts the subscribed `consumer` reads until `stopping`
+/// turns true, `concurrency` orders at a time.
+pub(crate) async fn run(
+    consumer: &ChangesConsumer,
+    service: OrderService,
+    concurrency: usize,
+    stopping: watch::Receiver<bool>,
+) -> anyhow::Result<()> {
+    let permits = Arc::new(Semaphore::new(concurrency));
     let mut stop = stopping.clone();
     loop {
         let facts = tokio::select! {
             _ = stop.wait_for(|s| *s) => return Ok(()),
-            facts = next_batch(&consumer) => facts,
+            facts = next_batch(consumer) => facts,
         };
-        let mut next: BTreeMap<i32, i64> = BTreeMap::new();
         let mut by_order: HashMap<Vec<u8>, Vec<Fact>> = HashMap::new();
         for fact in facts {
-            next.insert(fact.partition, fact.offset + 1);
             by_order.entry(fact.key.clone()).or_default().push(fact);
         }
         let mut tasks = JoinSet::new();
@@ -116,11 +128,8 @@ pub async fn run(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Res
             }
             None => {}
         }
-        let mut offsets = TopicPartitionList::new();
-        for (partition, offset) in next {
-            offsets.add_partition_offset(&topic, partition, Offset::Offset(offset))?;
-        }
-        if let Err(error) = consumer.commit(&offsets, CommitMode::Sync) {
+        // Every fact the consumer handed out has its verdicts now.
+        if let Err(error) = event_store::positions::commit_positions(consumer) {
             // After a rebalance the new owner acts on these again; every step
             // carries its key, so nothing is done twice.
             tracing::warn!(%error, "offset commit failed");
@@ -128,8 +137,10 @@ pub async fn run(config: Config, stopping: watch::Receiver<bool>) -> anyhow::Res
     }
 }
 
-/// Up to [`MAX_BATCH`] records: the first awaited, the rest while they keep coming.
-async fn next_batch(consumer: &StreamConsumer) -> Vec<Fact> {
+/// Up to [`MAX_BATCH`] records: the first awaited, the rest while they keep
+/// coming. A partition's end ends a batch (an empty one if nothing came
+/// before it), so the position past its last marker is committed.
+async fn next_batch(consumer: &ChangesConsumer) -> Vec<Fact> {
     let mut facts = Vec::new();
     let deadline = tokio::time::sleep(LINGER);
     tokio::pin!(deadline);
@@ -154,6 +165,7 @@ async fn next_batch(consumer: &StreamConsumer) -> Vec<Fact> {
                     )
                 }),
             }),
+            Err(KafkaError::PartitionEOF(_)) => break,
             Err(error) => tracing::warn!(%error, "consumer error"),
         }
     }
@@ -183,13 +195,16 @@ async fn act(service: &OrderService, fact: &Fact) -> Result<(), Unfinished> {
         }
         Err(error) => {
             tracing::warn!(%error, "not a change record: skipped");
+            service.metrics().fact("skipped");
             return Ok(());
         }
     };
     let Some(order) = order else {
+        service.metrics().fact("nothing");
         return Ok(());
     };
     let plan = plan(&envelope.event, &order);
+    service.metrics().fact(plan.name());
     let service = service.continuing(fact.trace);
     carry_out(&service, order.id, envelope.event_id, plan)
         .await

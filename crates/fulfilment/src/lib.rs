@@ -9,12 +9,19 @@
 //! - [`steps`]: carrying the steps out over HTTP and reading their verdicts.
 //! - [`consumer`]: reading `orders.changes`; progress is committed only once
 //!   every step of the records before it has its verdict.
-//! - [`config`]: flags with environment fallbacks.
+//! - [`metrics`], `http`: what the workflow did, and its lag, with health on
+//!   port 8084.
+//! - [`app`], [`config`]: start-up, shutdown and flags.
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod config;
 pub mod consumer;
+mod http;
+pub mod metrics;
 pub mod steps;
 pub mod workflow;
 
+pub use app::Application;
 pub use config::Config;
+pub use metrics::Metrics;

@@ -1,7 +1,8 @@
 //! Carrying a plan out through order-service's API, each command with the
 //! `Idempotency-Key` of its step, each retried until it has a verdict.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use domain::order::Sku;
 use event_store::trace_context::{TRACEPARENT, TraceParent};
@@ -11,6 +12,7 @@ use service_kit::retry::Backoff;
 use tokio::sync::watch;
 use uuid::Uuid;
 
+use crate::Metrics;
 use crate::workflow::{Line, Plan, key, out_of_stock};
 
 /// How long one request may take.
@@ -29,11 +31,32 @@ pub struct OrderService {
     stopping: watch::Receiver<bool>,
     /// Sent as `traceparent`: the commands continue the fact's trace.
     trace: Option<TraceParent>,
+    metrics: Arc<Metrics>,
+}
+
+/// One command of a plan: its step's name (`reserve`, `undo`, ...), and the
+/// `Idempotency-Key` derived from the fact and the step.
+struct Step<'a> {
+    name: &'a str,
+    key: String,
+}
+
+impl<'a> Step<'a> {
+    fn new(cause: Uuid, name: &'a str, sku: Option<&Sku>) -> Self {
+        Self {
+            name,
+            key: key(cause, name, sku),
+        }
+    }
 }
 
 impl OrderService {
     /// A client of order-service at `base_url`.
-    pub fn new(base_url: &str, stopping: watch::Receiver<bool>) -> reqwest::Result<Self> {
+    pub fn new(
+        base_url: &str,
+        stopping: watch::Receiver<bool>,
+        metrics: Arc<Metrics>,
+    ) -> reqwest::Result<Self> {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(REQUEST_TIMEOUT)
@@ -41,6 +64,7 @@ impl OrderService {
             base_url: base_url.trim_end_matches('/').to_owned(),
             stopping,
             trace: None,
+            metrics,
         })
     }
 
@@ -53,21 +77,27 @@ impl OrderService {
         }
     }
 
+    /// Where the steps are counted.
+    pub(crate) fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
     /// Sends a command until it has a verdict (any answer below 500): a
     /// retry carries the same key, so it is recognised if it took effect.
     async fn command(
         &self,
         method: Method,
         path: &str,
-        key: &str,
+        step: &Step<'_>,
         body: Option<Value>,
     ) -> Result<(StatusCode, Value), Stopping> {
         let mut backoff = Backoff::default();
+        let started = Instant::now();
         loop {
             let mut request = self
                 .http
                 .request(method.clone(), format!("{}{path}", self.base_url))
-                .header("idempotency-key", key);
+                .header("idempotency-key", &step.key);
             if let Some(body) = &body {
                 request = request.json(body);
             }
@@ -77,6 +107,7 @@ impl OrderService {
             match request.send().await {
                 Ok(answer) if !answer.status().is_server_error() => {
                     let status = answer.status();
+                    self.metrics.verdict(step.name, status, started.elapsed());
                     return Ok((status, answer.json().await.unwrap_or(Value::Null)));
                 }
                 Ok(answer) => {
@@ -84,6 +115,7 @@ impl OrderService {
                 }
                 Err(error) => tracing::warn!(path, %error, "order-service unreachable; retrying"),
             }
+            self.metrics.retried(step.name);
             let mut stopping = self.stopping.clone();
             tokio::select! {
                 _ = stopping.wait_for(|stop| *stop) => return Err(Stopping),
@@ -131,7 +163,7 @@ pub async fn carry_out(
                     .command(
                         Method::POST,
                         &path,
-                        &key(cause, "commit", Some(&line.sku)),
+                        &Step::new(cause, "commit", Some(&line.sku)),
                         None,
                     )
                     .await?;
@@ -157,7 +189,7 @@ async fn reserve(
     for line in lines {
         let path = format!("/inventory/{}/reservations", line.sku);
         let body = json!({ "order_id": order, "units": line.units });
-        let step = key(cause, "reserve", Some(&line.sku));
+        let step = Step::new(cause, "reserve", Some(&line.sku));
         let (status, answer) = service
             .command(Method::POST, &path, &step, Some(body))
             .await?;
@@ -179,7 +211,7 @@ async fn reserve(
             .command(
                 Method::POST,
                 &path,
-                &key(cause, "cancel", None),
+                &Step::new(cause, "cancel", None),
                 Some(reason),
             )
             .await?;
@@ -190,7 +222,12 @@ async fn reserve(
     }
     let path = format!("/orders/{order}/stock-reserved");
     let (status, answer) = service
-        .command(Method::POST, &path, &key(cause, "reserved", None), None)
+        .command(
+            Method::POST,
+            &path,
+            &Step::new(cause, "reserved", None),
+            None,
+        )
         .await?;
     if status != StatusCode::OK {
         // Cancelled meanwhile: what was reserved for it goes back.
@@ -212,7 +249,12 @@ async fn release(
 ) -> Result<(), Stopping> {
     let path = format!("/inventory/{sku}/reservations/{order}");
     service
-        .command(Method::DELETE, &path, &key(cause, step, Some(sku)), None)
+        .command(
+            Method::DELETE,
+            &path,
+            &Step::new(cause, step, Some(sku)),
+            None,
+        )
         .await
         .map(|_| ())
 }

@@ -30,6 +30,18 @@ pub enum Plan {
     Nothing,
 }
 
+impl Plan {
+    /// The plan's name, as metrics label it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Plan::Reserve(_) => "reserve",
+            Plan::Release(_) => "release",
+            Plan::Commit(_) => "commit",
+            Plan::Nothing => "nothing",
+        }
+    }
+}
+
 /// One line of an order, as the inventory sees it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Line {

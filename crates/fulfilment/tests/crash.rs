@@ -24,7 +24,8 @@ const SKUS: usize = 10;
 const UNITS: u64 = 30;
 const ORDERS: u64 = 400;
 
-/// The fulfilment process (it serves no HTTP; its work is its readiness).
+/// The fulfilment process (its health and metrics are not what this test
+/// asks: its work is its readiness).
 struct Fulfilment {
     program: PathBuf,
     args: Vec<String>,
@@ -159,6 +160,7 @@ async fn scarce_stock_under_kill_9_is_never_lost_doubled_or_negative() -> anyhow
             "--partitions=3".to_owned(),
             format!("--instance-id=fulfilment-{run}"),
             format!("--order-service-url={api}"),
+            "--http-addr=127.0.0.1:0".to_owned(),
         ],
         dir.join("fulfilment.log"),
     )?;

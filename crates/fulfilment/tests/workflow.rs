@@ -15,6 +15,8 @@ use uuid::Uuid;
 /// The services and the workflow, started for one test.
 struct System {
     base_url: String,
+    /// The workflow's health and metrics.
+    workflow_url: String,
     http: reqwest::Client,
     stop: watch::Sender<bool>,
     /// The projector's stores, removed when the test ends.
@@ -70,11 +72,19 @@ impl System {
             "--partitions=3",
             &format!("--instance-id=fulfilment-{run}"),
             &format!("--order-service-url={base_url}"),
+            "--http-addr=127.0.0.1:0",
         ]);
-        let (stop, stopping) = watch::channel(false);
-        tokio::spawn(fulfilment::consumer::run(config, stopping));
+        let workflow = fulfilment::Application::build(config)
+            .await
+            .expect("the workflow starts");
+        let workflow_url = format!("http://{}", workflow.local_addr().expect("bound"));
+        let (stop, mut stopping) = watch::channel(false);
+        tokio::spawn(workflow.run_until_stopped(async move {
+            let _ = stopping.wait_for(|stop| *stop).await;
+        }));
         let system = Self {
             base_url,
+            workflow_url,
             http: reqwest::Client::new(),
             stop,
             state_dir,
@@ -293,6 +303,54 @@ async fn scarce_stock_goes_to_some_orders_whole_and_the_rest_are_cancelled_holdi
         },
     )
     .await;
+
+    // What the workflow did, as its /metrics tells it.
+    let metrics = eventually(
+        "the workflow's lag at 0",
+        Duration::from_secs(30),
+        async || {
+            let metrics = e2e::metrics::scrape(&system.http, &system.workflow_url)
+                .await
+                .ok()?;
+            (metrics
+                .sample("fulfilment_lag", &[("partition", "0")])
+                .is_some()
+                && metrics.sum("fulfilment_lag") == 0.0)
+                .then_some(metrics)
+        },
+    )
+    .await;
+    let count = |name: &str, labels: &[(&str, &str)]| metrics.sample(name, labels).unwrap_or(0.0);
+    assert!(count("fulfilment_facts_total", &[("plan", "reserve")]) >= 30.0);
+    assert!(count("fulfilment_facts_total", &[("plan", "commit")]) >= 1.0);
+    assert!(
+        count(
+            "fulfilment_steps_total",
+            &[("step", "reserved"), ("status", "200")]
+        ) >= f64::from(reserved)
+    );
+    assert!(
+        count(
+            "fulfilment_steps_total",
+            &[("step", "cancel"), ("status", "200")]
+        ) >= f64::from(cancelled)
+    );
+    assert!(
+        metrics
+            .observations("fulfilment_step_seconds", &[("step", "commit")])
+            .is_some_and(|n| n >= 1.0)
+    );
+    let missing = system
+        .http
+        .get(format!("{}/nothing-here", system.workflow_url))
+        .send()
+        .await
+        .expect("the workflow answers");
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.headers()["content-type"],
+        "application/problem+json"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

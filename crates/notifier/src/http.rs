@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use rdkafka::consumer::Consumer;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use service_kit::Problem;
@@ -249,25 +248,14 @@ async fn metrics(State(state): State<HttpState>) -> Response {
 
 /// Per assigned partition: end offset minus committed offset.
 fn lag(consumer: &ChangesConsumer, topic: &str) -> Vec<(Labels, f64)> {
-    let Ok(assignment) = consumer.assignment() else {
-        return Vec::new();
-    };
-    let committed = consumer
-        .committed_offsets(assignment.clone(), Duration::from_secs(2))
-        .unwrap_or(assignment);
-    committed
-        .elements_for_topic(topic)
-        .iter()
-        .filter_map(|e| {
-            let (_, high) = consumer
-                .fetch_watermarks(topic, e.partition(), Duration::from_secs(2))
-                .ok()?;
-            let at = e.offset().to_raw().filter(|o| *o >= 0).unwrap_or(0);
+    event_store::positions::consumer_lag(consumer, topic, Duration::from_secs(2))
+        .into_iter()
+        .map(|(partition, lag)| {
             let labels = vec![
                 ("topic", topic.to_owned()),
-                ("partition", e.partition().to_string()),
+                ("partition", partition.to_string()),
             ];
-            Some((labels, (high - at).max(0) as f64))
+            (labels, lag as f64)
         })
         .collect()
 }

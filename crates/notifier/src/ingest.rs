@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use event_store::store::QuietEof;
 use event_store::trace_context::TraceParent;
-use rdkafka::consumer::{CommitMode, Consumer, StreamConsumer};
+use rdkafka::Message;
+use rdkafka::consumer::StreamConsumer;
 use rdkafka::error::KafkaError;
 use rdkafka::message::Headers;
-use rdkafka::{Message, Offset, TopicPartitionList};
 use service_kit::retry::Backoff;
 use tokio::sync::{Notify, watch};
 
@@ -85,24 +85,8 @@ impl Ingest {
                 self.recorded.notify_waiters();
             }
             // Every record the consumer handed out is recorded now, so its
-            // positions can be committed. At a partition's end the position
-            // is past the last transaction's marker too, so the lag of a
-            // notifier that has everything reads 0, not 1.
-            let offsets = self.consumer.position()?;
-            let mut valid = TopicPartitionList::new();
-            for element in offsets.elements() {
-                if let Offset::Offset(offset) = element.offset() {
-                    valid.add_partition_offset(
-                        element.topic(),
-                        element.partition(),
-                        Offset::Offset(offset),
-                    )?;
-                }
-            }
-            if valid.count() == 0 {
-                continue;
-            }
-            if let Err(error) = self.consumer.commit(&valid, CommitMode::Sync) {
+            // positions can be committed.
+            if let Err(error) = event_store::positions::commit_positions(&*self.consumer) {
                 // After a rebalance the new owner reads these again; their
                 // effects are in the table already and are not added twice.
                 tracing::warn!(%error, "offset commit failed");

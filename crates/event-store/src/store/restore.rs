@@ -14,7 +14,7 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use super::{PartitionStore, Positions, StoreError};
-use crate::{KafkaConfig, watermarks};
+use crate::{KafkaConfig, positions};
 
 /// Records written to RocksDB per batch while restoring.
 const RESTORE_BATCH: usize = 10_000;
@@ -144,7 +144,7 @@ pub fn restore_partition(
     let consumer: BaseConsumer<QuietEof> = config
         .read_to_end_config("restore")
         .create_with_context(QuietEof)?;
-    let (low, high) = watermarks::fetch_watermarks(&consumer, changelog, partition, KAFKA_TIMEOUT)?;
+    let (low, high) = positions::fetch_watermarks(&consumer, changelog, partition, KAFKA_TIMEOUT)?;
     let start = store.positions()?;
     if start.changelog > high {
         return Err(RestoreError::StoreAhead {

@@ -4,7 +4,7 @@
 //! parallel against the same broker.
 
 mod appender;
+mod positions;
 mod support;
 mod topics;
 mod transactions;
-mod watermarks;

@@ -35,7 +35,7 @@ impl<A: Aggregate> Fold<A> {
             // The previous owner may have answered for anything committed to
             // the input so far (it answers before its own commit), and then
             // crashed: reads wait until this fold has caught up with that.
-            let (_, end) = crate::watermarks::fetch_watermarks(
+            let (_, end) = crate::positions::fetch_watermarks(
                 consumer,
                 &self.config.topics.events,
                 partition,

@@ -1,6 +1,6 @@
 use std::time::Duration;
 
-use event_store::watermarks::fetch_watermarks;
+use event_store::positions::fetch_watermarks;
 use event_store::{TopicSpec, ensure_topics};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 
