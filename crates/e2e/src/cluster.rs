@@ -85,11 +85,23 @@ impl Service {
     pub fn start_with_env(
         name: &str,
         program: PathBuf,
+        args: Vec<String>,
+        env: &[(String, String)],
+        log_dir: &Path,
+    ) -> std::io::Result<Self> {
+        Self::start_on(free_port()?, name, program, args, env, log_dir)
+    }
+
+    /// [`start_with_env`](Self::start_with_env) on `port`, chosen before,
+    /// for a service whose address another must know before it starts.
+    pub fn start_on(
+        port: u16,
+        name: &str,
+        program: PathBuf,
         mut args: Vec<String>,
         env: &[(String, String)],
         log_dir: &Path,
     ) -> std::io::Result<Self> {
-        let port = free_port()?;
         args.push(format!("--http-addr=127.0.0.1:{port}"));
         let mut service = Self {
             name: name.to_owned(),

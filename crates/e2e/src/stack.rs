@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use uuid::Uuid;
 
-use crate::cluster::{Service, build_binaries, repo_root};
+use crate::cluster::{Service, build_binaries, free_port, repo_root};
 
 /// The services of one test run.
 pub struct Stack {
@@ -57,13 +57,20 @@ impl Stack {
         name: &str,
         extra: impl IntoIterator<Item = String>,
     ) -> std::io::Result<Service> {
-        Service::start_with_env(
-            name,
-            self.bin.join(name),
-            self.args(name, extra),
-            &self.env,
-            &self.dir,
-        )
+        self.start_on(free_port()?, name, extra)
+    }
+
+    /// [`start`](Self::start) on `port`, chosen before (with
+    /// [`free_port`]), for a service whose
+    /// address another must know before it starts.
+    pub fn start_on(
+        &self,
+        port: u16,
+        name: &str,
+        extra: impl IntoIterator<Item = String>,
+    ) -> std::io::Result<Service> {
+        let args = self.args(name, extra);
+        Service::start_on(port, name, self.bin.join(name), args, &self.env, &self.dir)
     }
 
     /// `--state-dir` in the run's folder, for a service that keeps state.

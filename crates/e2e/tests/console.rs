@@ -25,7 +25,13 @@ const SOON: Duration = Duration::from_secs(30);
 async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow::Result<()> {
     let stack = Stack::new(
         "console",
-        &["projector", "order-service", "notifier", "web-console"],
+        &[
+            "projector",
+            "order-service",
+            "notifier",
+            "fulfilment",
+            "web-console",
+        ],
     )?;
     let run = &stack.run;
     // A relative folder is the repository's, wherever cargo runs the test.
@@ -71,12 +77,17 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
     api.wait_ready(&http, ready)
         .await
         .map_err(anyhow::Error::msg)?;
+    // The workflow starts once the order's page has been checked (it would
+    // cancel the order, out of stock, meanwhile); the console knows its
+    // address from the start.
+    let fulfilment_port = e2e::cluster::free_port()?;
     let console = stack.start(
         "web-console",
         vec![
             format!("--order-service-url={}", api.url),
             format!("--projector-url={}", projector.url),
             format!("--notifier-url={}", notifier.url),
+            format!("--fulfilment-url=http://127.0.0.1:{fulfilment_port}"),
         ],
     )?;
     let logs = LogsOnFailure::of(&[&projector, &api, &notifier, &console]);
@@ -193,6 +204,22 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
         .await?;
     browser.screenshot(&shots.join("problem.png")).await?;
 
+    // The workflow acts on the confirmed order: the operations page shows
+    // its commands once its own /metrics counts one.
+    let fulfilment = stack.start_on(
+        fulfilment_port,
+        "fulfilment",
+        [
+            format!("--partitions={PARTITIONS}"),
+            format!("--order-service-url={}", api.url),
+        ],
+    )?;
+    e2e::wait::eventually("the workflow's first command", SOON, async || {
+        let metrics = e2e::metrics::scrape(&http, &fulfilment.url).await.ok()?;
+        (metrics.sum("fulfilment_steps_total") >= 1.0).then_some(())
+    })
+    .await;
+
     // The inventory, and every partition of both entities.
     browser.open(&page("inventory")).await?;
     browser
@@ -210,6 +237,17 @@ async fn the_console_places_shows_and_confirms_an_order_in_a_browser() -> anyhow
     assert_eq!(owned.len(), PARTITIONS * ENTITIES);
     browser
         .wait_count("#dead-letters [data-topic]", ENTITIES + 1, SOON)
+        .await?;
+    // The confirmed order's first step: a reservation, with its answer.
+    let reserve = browser
+        .wait_count("#fulfilment tr[data-step=\"reserve\"]", 1, SOON)
+        .await?;
+    let row = browser.text(&reserve[0]).await?;
+    assert!(row.contains(": 1"), "the reservation's answer: {row}");
+    browser
+        .wait_for("#fulfilment-lag", SOON, |text| {
+            text.starts_with("Records not acted on yet: ")
+        })
         .await?;
     browser.screenshot(&shots.join("operations.png")).await?;
 

@@ -78,6 +78,45 @@ async function getJson(url) {
   return parsed;
 }
 
+// A service's /metrics: each sample as { name, labels, value }.
+async function getMetrics(url) {
+  const response = await call(url, { headers: { accept: "text/plain" } });
+  if (!response.ok) throw new Problem(response.status, await response.json().catch(() => null));
+  const samples = [];
+  for (const line of (await response.text()).split("\n")) {
+    const sample = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)$/.exec(line);
+    if (!sample) continue;
+    const labels = Object.fromEntries([...(sample[2] || "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1], l[2]]));
+    samples.push({ name: sample[1], labels, value: Number(sample[3]) });
+  }
+  return samples;
+}
+
+// The workflow at a glance: its lag, and its commands by step and answer.
+function fulfilmentView(samples) {
+  const named = (name) => samples.filter((s) => s.name === name);
+  const lag = named("fulfilment_lag").reduce((sum, s) => sum + s.value, 0);
+  const steps = new Map();
+  for (const s of named("fulfilment_steps_total")) {
+    const step = steps.get(s.labels.step) || { answers: [], retries: 0 };
+    step.answers.push(`${s.labels.status}: ${s.value}`);
+    steps.set(s.labels.step, step);
+  }
+  for (const s of named("fulfilment_step_retries_total")) {
+    const step = steps.get(s.labels.step) || { answers: [], retries: 0 };
+    step.retries = s.value;
+    steps.set(s.labels.step, step);
+  }
+  return [
+    h("p", { id: "fulfilment-lag" }, `Records not acted on yet: ${lag}`),
+    steps.size === 0 ? h("p", { class: "muted" }, "No command sent yet.") :
+      h("table", { id: "fulfilment" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Step"), h("th", {}, "Answers (HTTP status: commands)"), h("th", { class: "num" }, "Retries"))),
+        h("tbody", {}, [...steps].map(([name, step]) => h("tr", { dataset: { step: name } },
+          h("td", {}, name), h("td", { class: "mono" }, step.answers.join(", ")), h("td", { class: "num" }, step.retries))))),
+  ];
+}
+
 // fetch, bounded in time; no answer becomes a Problem with status 0.
 async function call(url, init) {
   try {
@@ -369,8 +408,10 @@ async function showOperations() {
   const deadLetters = h("div", { id: "dead-letters" });
   const failed = h("div", { class: "scroll" });
   const pending = h("div", { class: "scroll" });
+  const workflow = h("div", { class: "scroll" });
   view.replaceChildren(h("h2", {}, "Operations"),
     h("section", { class: "panel" }, h("h3", {}, "Partitions (the projector)"), partitions),
+    h("section", { class: "panel" }, h("h3", {}, "Fulfilment (the workflow's commands)"), workflow),
     h("section", { class: "panel" }, h("h3", {}, "Dead letters"), deadLetters),
     h("div", { class: "columns" },
       h("section", { class: "panel" }, h("h3", {}, "Failed effects"), failed),
@@ -397,6 +438,12 @@ async function showOperations() {
       h("td", {}, p.state ? status(p.state) : (p.standby ? "following" : ""), p.reason ? h("div", { class: "muted" }, p.reason) : null),
       h("td", { class: "num" }, p.folded_offset ?? ""), h("td", { class: "num" }, p.committed_offset ?? ""),
       h("td", { class: "num" }, p.end_offset ?? p.changelog_offset ?? ""), h("td", { class: "num" }, p.lag ?? ""))))));
+
+  try {
+    workflow.replaceChildren(...fulfilmentView(await getMetrics("/ops/fulfilment/metrics")));
+  } catch (error) {
+    workflow.replaceChildren(problemBox(error));
+  }
 
   try {
     const listed = await getJson("/ops/dead-letters");

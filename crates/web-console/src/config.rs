@@ -30,6 +30,9 @@ pub struct Config {
     /// The notifier: effects and their delivery.
     #[arg(long, env = "NOTIFIER_URL", default_value = "http://127.0.0.1:8082")]
     pub notifier_url: String,
+    /// The fulfilment workflow: its commands and lag.
+    #[arg(long, env = "FULFILMENT_URL", default_value = "http://127.0.0.1:8084")]
+    pub fulfilment_url: String,
     /// This instance's name (its client id on the brokers).
     #[arg(long, env = "CONSOLE_INSTANCE_ID", default_value = "console-0")]
     pub instance_id: String,

@@ -5,8 +5,8 @@
 //! - [`feed`]: the live feed, every entity's changes topic as server-sent
 //!   events.
 //! - [`upstream`]: order-service's API behind `/api` (the page acts through
-//!   it like any client), the projector's and the notifier's operators'
-//!   endpoints behind `/ops`.
+//!   it like any client), the projector's, the notifier's and the
+//!   fulfilment workflow's operators' endpoints behind `/ops`.
 //! - [`dead_letters`]: the dead-letter topics' records and reasons.
 //! - [`assets`]: the page, its script and its style sheet.
 //! - [`config`]: flags with environment fallbacks.
@@ -51,6 +51,7 @@ struct AppState {
     api: Upstream,
     projector: Upstream,
     notifier: Upstream,
+    fulfilment: Upstream,
     kafka: Arc<KafkaConfig>,
     dead_letter_topics: Arc<[String]>,
 }
@@ -99,7 +100,8 @@ impl Application {
             stopping,
             api: Upstream::new("order-service", &config.order_service_url, http.clone()),
             projector: Upstream::new("the projector", &config.projector_url, http.clone()),
-            notifier: Upstream::new("the notifier", &config.notifier_url, http),
+            notifier: Upstream::new("the notifier", &config.notifier_url, http.clone()),
+            fulfilment: Upstream::new("the fulfilment workflow", &config.fulfilment_url, http),
             kafka: Arc::new(kafka),
             dead_letter_topics: dead_letter_topics.into(),
         };
@@ -155,6 +157,7 @@ fn router(state: AppState) -> Router {
         .route("/api/{*path}", any(api))
         .route("/ops/projector/{*path}", get(projector))
         .route("/ops/notifier/{*path}", get(notifier))
+        .route("/ops/fulfilment/{*path}", get(fulfilment))
         .route("/ops/dead-letters", get(dead_letters))
         .fallback(service_kit::problem::not_found)
         .with_state(state)
@@ -181,6 +184,10 @@ async fn projector(State(state): State<AppState>, Path(path): Path<String>, uri:
 
 async fn notifier(State(state): State<AppState>, Path(path): Path<String>, uri: Uri) -> Response {
     state.notifier.get(&path, &uri).await
+}
+
+async fn fulfilment(State(state): State<AppState>, Path(path): Path<String>, uri: Uri) -> Response {
+    state.fulfilment.get(&path, &uri).await
 }
 
 async fn dead_letters(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -1,8 +1,8 @@
 //! The services behind the console. The page's reads and commands go to
 //! order-service's API as they are (`Idempotency-Key`, `If-Match`, the
 //! answer's `ETag` and problem details included), so the console shows what
-//! any client gets; the projector's and the notifier's operators' endpoints
-//! are read the same way.
+//! any client gets; the projector's, the notifier's and the fulfilment
+//! workflow's operators' endpoints are read the same way.
 
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
