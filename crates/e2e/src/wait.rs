@@ -26,10 +26,12 @@ pub async fn until_every<T, E>(
 ) -> Result<T, E> {
     let deadline = Deadline::new(every, timeout);
     loop {
-        match check().await {
+        let seen = match check().await {
             Ok(value) => return Ok(value),
-            Err(seen) if !deadline.pause().await => return Err(seen),
-            Err(_) => {}
+            Err(seen) => seen,
+        };
+        if !deadline.pause().await {
+            return Err(seen);
         }
     }
 }
