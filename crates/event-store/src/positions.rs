@@ -37,6 +37,25 @@ pub fn fetch_watermarks<C: ConsumerContext>(
     }
 }
 
+/// Where a consumer stands in a partition: the next offset it delivers. At
+/// the end of a partition that is past the last transaction marker, which
+/// no record stands for.
+pub fn consumer_position<C: ConsumerContext>(
+    consumer: &impl Consumer<C>,
+    topic: &str,
+    partition: i32,
+) -> Option<i64> {
+    match consumer
+        .position()
+        .ok()?
+        .find_partition(topic, partition)?
+        .offset()
+    {
+        Offset::Offset(offset) => Some(offset),
+        _ => None,
+    }
+}
+
 /// How far a group's consumer is behind on `topic`: per partition assigned
 /// to it, the high watermark less the group's committed offset. A partition
 /// whose figures cannot be read within `timeout` is left out.

@@ -19,7 +19,7 @@ pub use partition_store::{
     StoreOptions,
 };
 pub use registry::{FoldMetrics, Registry, Restored};
-pub use restore::{QuietEof, RestoreError, consumer_position, restore_partition};
+pub use restore::{QuietEof, RestoreError, restore_partition};
 pub(crate) use restore::{changelog_entry, is_end_of_partition, is_transient};
 pub use standby::{Replica, Standbys};
 

@@ -53,25 +53,6 @@ pub(crate) fn is_end_of_partition(error: &KafkaError) -> bool {
     )
 }
 
-/// Where a consumer stands in a partition: the next offset it delivers. At
-/// the end of a partition that is past the last transaction marker, which
-/// no record stands for.
-pub fn consumer_position<C: ConsumerContext>(
-    consumer: &impl Consumer<C>,
-    topic: &str,
-    partition: i32,
-) -> Option<i64> {
-    match consumer
-        .position()
-        .ok()?
-        .find_partition(topic, partition)?
-        .offset()
-    {
-        Offset::Offset(offset) => Some(offset),
-        _ => None,
-    }
-}
-
 /// True for consumer errors librdkafka recovers from by itself: a broker
 /// restarting or unreachable for a moment, a leader moving. The consumer
 /// reports them and goes on fetching, so a reader waits rather than fails.

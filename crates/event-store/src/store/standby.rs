@@ -23,9 +23,10 @@ use uuid::Uuid;
 
 use super::{
     OpenStores, PartitionStore, Positions, Registry, StoreError, StoreOptions, changelog_entry,
-    consumer_position, is_end_of_partition, store_path,
+    is_end_of_partition, store_path,
 };
 use crate::KafkaConfig;
+use crate::positions::consumer_position;
 
 /// A changelog record as a store entry: the aggregate id and its snapshot.
 type ChangelogEntry = (Uuid, Option<Vec<u8>>);

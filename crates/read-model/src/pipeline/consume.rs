@@ -1,7 +1,7 @@
 //! The Kafka side of a lane: where it starts (the stored offsets), and
 //! gathering the next batch of records.
 
-use event_store::store::consumer_position;
+use event_store::positions::consumer_position;
 use rdkafka::message::Headers;
 
 use super::*;

@@ -27,9 +27,10 @@ use rdkafka::{Message, Offset, TopicPartitionList};
 use uuid::Uuid;
 
 use super::{CommandOutcome, ProcessorConfig, ProcessorError};
+use crate::positions::consumer_position;
 use crate::store::{
     CommittedWrites, Encoded, PartitionHandle, PartitionStatus, PartitionStore, Positions,
-    Registry, RestoreError, Restored, consumer_position, restore_partition, store_path,
+    Registry, RestoreError, Restored, restore_partition, store_path,
 };
 use crate::trace_context::hop::{self, Hop};
 use crate::trace_context::{TRACEPARENT, TraceParent};
