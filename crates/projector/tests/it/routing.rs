@@ -33,7 +33,7 @@ async fn any_instance_answers_with_the_owners_state() -> anyhow::Result<()> {
     }
     let writer = write(&topics, 40, 400, 40, 5).await?;
     wait_group_caught_up(&members, &writer.ends(PARTITIONS)).await;
-    wait_standbys_current(&members).await;
+    wait_standbys_current(&members, &topics.changelog).await;
 
     let mut standby_reads = 0;
     for id in writer.order_ids() {

@@ -117,8 +117,24 @@ pub async fn wait_group_caught_up(members: &[process::Projector], ends: &[i64]) 
     .await;
 }
 
-/// Waits until every partition has a standby copy somewhere with no lag.
-pub async fn wait_standbys_current(members: &[process::Projector]) {
+/// Waits until every partition has a standby copy somewhere that has
+/// applied its changelog up to the end it has now. A copy's own `lag` is
+/// only as fresh as the last statistics it saw (a second apart), so it can
+/// read 0 for a moment after an owner commits more: the end is asked of
+/// the brokers instead.
+pub async fn wait_standbys_current(members: &[process::Projector], changelog: &str) {
+    let probe = event_store::probe::KafkaProbe::new(&kafka()).expect("a Kafka client");
+    let mut ends = Vec::new();
+    for partition in 0..PARTITIONS {
+        let end = eventually("the changelog's end", Duration::from_secs(30), async || {
+            probe
+                .end_offset(changelog, partition, Duration::from_secs(5))
+                .await
+                .ok()
+        })
+        .await;
+        ends.push(end);
+    }
     eventually(
         "current standby copies",
         Duration::from_secs(120),
@@ -127,8 +143,10 @@ pub async fn wait_standbys_current(members: &[process::Projector]) {
             for member in members {
                 let (_, ownership) = member.json("/partitions").await;
                 for copy in ownership["standbys"].as_array()? {
-                    if copy["lag"].as_i64() == Some(0) && copy["changelog_offset"].as_i64()? > 0 {
-                        current.insert(copy["partition"].as_i64()?);
+                    let partition = copy["partition"].as_i64()?;
+                    let end = *ends.get(usize::try_from(partition).ok()?)?;
+                    if end > 0 && copy["changelog_offset"].as_i64()? >= end {
+                        current.insert(partition);
                     }
                 }
             }
