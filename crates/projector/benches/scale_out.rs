@@ -64,7 +64,7 @@ async fn main() -> anyhow::Result<()> {
         for round in 1..=TAKEOVERS {
             wait_group_caught_up(&members, &ends).await;
             if standbys > 0 {
-                wait_standbys_current(&members).await;
+                wait_standbys_current(&members, &topics.changelog).await;
             }
             let victim_partitions = members[0].owned().await;
             members[0].kill9();
