@@ -326,7 +326,7 @@ impl<P: Projection> Pipeline<P> {
                     return Ok(());
                 };
                 if records.is_empty() {
-                    self.caught_up(&ends, &positions);
+                    self.report(&positions, &ends);
                     continue;
                 }
                 let span = tracing::debug_span!("read_model_batch", partitions = ?lane, records = records.len());
@@ -352,8 +352,7 @@ impl<P: Projection> Pipeline<P> {
                         backoff = Backoff::default();
                         positions = next;
                         self.count(&records, &folded);
-                        lock(&self.metrics.positions).extend(positions.clone());
-                        self.caught_up(&ends, &positions);
+                        self.report(&positions, &ends);
                         if reached(limit, &positions) {
                             return Ok(());
                         }
@@ -390,16 +389,19 @@ impl<P: Projection> Pipeline<P> {
         (format!("process {topic}"), attributes)
     }
 
-    /// Reports the lanes that reached a partition's end at that end: only
-    /// transaction markers lie between the stored offset and it. The stored
-    /// offset stays (writing it would cost a transaction per batch); a restart
-    /// reads past the markers again.
-    fn caught_up(&self, ends: &Positions, positions: &Positions) {
+    /// Reports where the lane stands: past what it wrote, or at a
+    /// partition's end once it reached it (only transaction markers lie
+    /// between the stored offset and the end). Never backwards: a batch may
+    /// hold records of some of the lane's partitions only, and must not take
+    /// back the end another partition reached. The stored offset stays
+    /// (writing it would cost a transaction per batch); a restart reads past
+    /// the markers again, and repositioning reports the stored offsets anew.
+    fn report(&self, positions: &Positions, ends: &Positions) {
         let mut reported = lock(&self.metrics.positions);
-        for (&partition, &end) in ends {
-            if positions.get(&partition).is_some_and(|&at| end > at) {
-                reported.insert(partition, end);
-            }
+        for (&partition, &at) in positions {
+            let end = ends.get(&partition).copied().unwrap_or(at);
+            let slot = reported.entry(partition).or_insert(at);
+            *slot = (*slot).max(at).max(end);
         }
     }
 
