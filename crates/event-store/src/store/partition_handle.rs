@@ -136,6 +136,9 @@ impl PartitionHandle {
             staged.folded = end;
             self.folded.send_replace(end);
         }
+        drop(staged);
+        // Fresher than the statistics, which come a second apart.
+        self.set_ends(end, end);
     }
 
     /// Reads wait until the fold has passed `offset` (the input's end when a
@@ -233,10 +236,12 @@ impl PartitionHandle {
         self.log_end.load(Ordering::Relaxed)
     }
 
-    /// Records the input's ends: the last stable offset and the high watermark.
+    /// Records the input's ends as seen: the last stable offset and the
+    /// high watermark. They only move forward: statistics taken before the
+    /// fold reached the end must not take back the end it saw.
     pub fn set_ends(&self, stable: i64, log: i64) {
-        self.stable_end.store(stable, Ordering::Relaxed);
-        self.log_end.store(log.max(stable), Ordering::Relaxed);
+        self.stable_end.fetch_max(stable, Ordering::Relaxed);
+        self.log_end.fetch_max(log.max(stable), Ordering::Relaxed);
     }
 
     /// The partition's state.
@@ -383,5 +388,34 @@ mod tests {
         // An end behind the fold (a stale one) moves nothing back.
         handle.reached_end(2);
         assert_eq!(handle.folded(), 4);
+    }
+
+    #[test]
+    fn the_ends_move_forward_only_and_reaching_the_end_refreshes_them() {
+        let handle = handle();
+        // Statistics while a transaction is open: the stable end lags the log's.
+        handle.set_ends(10, 12);
+        assert_eq!(
+            (handle.stable_end(), handle.log_end(), handle.lag()),
+            (10, 12, 10)
+        );
+        // The fold reaches an end past what the last statistics said.
+        handle.set_folded(13);
+        handle.reached_end(14);
+        assert_eq!(
+            (handle.stable_end(), handle.log_end(), handle.lag()),
+            (14, 14, 0)
+        );
+        // Statistics taken before that take nothing back.
+        handle.set_ends(10, 12);
+        assert_eq!(
+            (handle.stable_end(), handle.log_end(), handle.lag()),
+            (14, 14, 0)
+        );
+        handle.set_ends(20, 25);
+        assert_eq!(
+            (handle.stable_end(), handle.log_end(), handle.lag()),
+            (20, 25, 6)
+        );
     }
 }

@@ -209,7 +209,7 @@ impl ClientContext for EndWatch {
             if let Some(p) = topic.partitions.get(&replica.partition)
                 && p.ls_offset >= 0
             {
-                replica.end.store(p.ls_offset, Ordering::Relaxed);
+                replica.end.fetch_max(p.ls_offset, Ordering::Relaxed);
             }
         }
     }
