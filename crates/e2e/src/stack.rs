@@ -73,6 +73,14 @@ impl Stack {
         Service::start_on(port, name, self.bin.join(name), args, &self.env, &self.dir)
     }
 
+    /// A tool built with the run's services, to run to its end: its
+    /// binary, with the environment every service gets.
+    pub fn tool(&self, name: &str) -> std::process::Command {
+        let mut command = std::process::Command::new(self.bin.join(name));
+        command.envs(self.env.iter().map(|(key, value)| (key, value)));
+        command
+    }
+
     /// `--state-dir` in the run's folder, for a service that keeps state.
     pub fn state_dir(&self, name: &str) -> String {
         format!("--state-dir={}", self.dir.join(name).display())

@@ -3,8 +3,8 @@
 //! order goes from placed to shipped through order-service, the projector,
 //! the fulfilment workflow and the notifier, all connected that way. Every
 //! service's `/metrics` parses as Prometheus text with the histograms of what
-//! it did. A wrong password stops a service at start with an error naming the
-//! setting.
+//! it did, and loadgen's raw mode appends over the same settings. A wrong
+//! password stops a service at start with an error naming the setting.
 
 use std::time::Duration;
 
@@ -24,7 +24,13 @@ const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
     let stack = Stack::new(
         "sasl",
-        &["projector", "order-service", "notifier", "fulfilment"],
+        &[
+            "projector",
+            "order-service",
+            "notifier",
+            "fulfilment",
+            "loadgen",
+        ],
     )?;
     let listener = SaslListener::shared()?;
     let stack = stack
@@ -236,6 +242,27 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
         },
     )
     .await;
+
+    // loadgen's raw mode appends over the same settings as the services.
+    let mut loadgen = stack.tool("loadgen");
+    loadgen.args([
+        "--mode=raw",
+        "--duration=2",
+        "--concurrency=4",
+        &format!("--topic-prefix={}", stack.prefix),
+    ]);
+    let raw = tokio::task::spawn_blocking(move || loadgen.output()).await??;
+    let summary = String::from_utf8_lossy(&raw.stdout);
+    assert!(
+        raw.status.success(),
+        "{summary}{}",
+        String::from_utf8_lossy(&raw.stderr)
+    );
+    let appended: u64 = summary
+        .lines()
+        .find_map(|line| line.strip_prefix("ok: ")?.split(' ').next()?.parse().ok())
+        .unwrap_or_default();
+    assert!(appended > 0, "raw appends over SASL_SSL: {summary}");
 
     drop(fulfilment);
     drop(services);

@@ -68,6 +68,9 @@ struct Args {
         default_value = "127.0.0.1:9092"
     )]
     kafka_bootstrap_servers: String,
+    /// How raw mode connects to the brokers (the services' flags).
+    #[command(flatten)]
+    kafka: service_kit::kafka::KafkaClientArgs,
     /// How many SKUs the orders spread over (orders mode): with 1, every
     /// order holds `BOOK-1` and `PEN-2`; with N, order i holds `BOOK-<1 + i % N>`
     /// and `PEN-<2 + i % N>`. The fulfilment workflow reserves stock per SKU,
@@ -136,8 +139,11 @@ async fn main() -> anyhow::Result<()> {
                 .collect()
         }
         Mode::Raw => {
-            let target =
-                raw::Target::start(&args.kafka_bootstrap_servers, &args.topic_prefix).await?;
+            let kafka = args
+                .kafka
+                .connect(&args.kafka_bootstrap_servers, "loadgen")
+                .await?;
+            let target = raw::Target::start(kafka, &args.topic_prefix).await?;
             (0..args.concurrency)
                 .map(|_| {
                     tokio::spawn(raw::drive(

@@ -26,8 +26,7 @@ pub struct Target {
 
 impl Target {
     /// A topic of its own (kept an hour), and an appender like order-service's.
-    pub async fn start(bootstrap: &str, prefix: &str) -> anyhow::Result<Self> {
-        let kafka = KafkaConfig::new(bootstrap, "loadgen");
+    pub async fn start(kafka: KafkaConfig, prefix: &str) -> anyhow::Result<Self> {
         let topic = format!("{prefix}.loadgen-raw");
         ensure_topics(
             &kafka,
