@@ -2,8 +2,9 @@
 # jars; one by default, three with `--brokers 3`. Sourced by scripts/infra.
 #
 # Node n (1, 2, 3) listens on the base port + 100 * (n - 1): PLAINTEXT there,
-# its controller on the next port, SASL_SSL on the one after. With the
-# default base 9092: 9092/9093/9094, 9192/9193/9194, 9292/9293/9294.
+# its controller on the next port, SASL_SSL on the one after, then SSL with
+# client certificates (mutual TLS). With the default base 9092:
+# 9092-9095, 9192-9195, 9292-9295.
 
 KAFKA_DIR=$STATE_DIR/kafka
 KAFKA_START_TIMEOUT=${KAFKA_START_TIMEOUT:-90}
@@ -25,7 +26,7 @@ kafka_port() { echo $((KAFKA_BASE_PORT + 100 * ($1 - 1) + ${2:-0})); }
 # How many nodes the storage was formatted for (0: none yet).
 kafka_formatted_nodes() { cat "$KAFKA_DIR/nodes" 2>/dev/null || echo 0; }
 
-# The PLAINTEXT (offset 0) or SASL_SSL (offset 2) addresses of `nodes` nodes.
+# The PLAINTEXT (offset 0), SASL_SSL (2) or SSL (3) addresses of `nodes` nodes.
 kafka_addresses() {
   local nodes=$1 offset=$2 n list=
   for n in $(seq "$nodes"); do list+="${list:+,}$KAFKA_HOST:$(kafka_port "$n" "$offset")"; done
@@ -69,9 +70,10 @@ kafka_wait_ready() {
     >>"$LOG_DIR/kafka-probe.log" 2>&1
 }
 
-# A CA and a certificate for the brokers' TLS listener, made once.
+# A CA, a certificate for the brokers' TLS listeners and one for clients
+# (mutual TLS), made once.
 kafka_tls_material() {
-  [ -f "$KAFKA_TLS_DIR/broker.pem" ] && return 0
+  [ -f "$KAFKA_TLS_DIR/broker.pem" ] && [ -f "$KAFKA_TLS_DIR/client.pem" ] && return 0
   command -v openssl >/dev/null || die "openssl is needed to make the local brokers' TLS certificate"
   local dir=$KAFKA_TLS_DIR.tmp san
   rm -rf "$dir" && mkdir -p "$dir"
@@ -86,9 +88,14 @@ kafka_tls_material() {
       -CAcreateserial -out "$dir/broker.crt" -extfile <(printf 'subjectAltName=%s\n' "$san") &&
     # Kafka's PEM key store: the private key in PKCS#8, then the chain.
     openssl pkcs8 -topk8 -nocrypt -in "$dir/broker.key" -out "$dir/broker.pem" &&
-    cat "$dir/broker.crt" "$dir/ca.pem" >>"$dir/broker.pem"
+    cat "$dir/broker.crt" "$dir/ca.pem" >>"$dir/broker.pem" &&
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=$KAFKA_SASL_USER" \
+      -keyout "$dir/client.key" -out "$dir/client.csr" &&
+    openssl x509 -req -days 3650 -in "$dir/client.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" \
+      -CAcreateserial -out "$dir/client.pem"
   } >>"$LOG_DIR/kafka-tls.log" 2>&1 || { show_log_tail "$LOG_DIR/kafka-tls.log"; die "making the TLS certificate failed"; }
-  rm -f "$dir/broker.csr" "$dir/ca.srl"
+  rm -f "$dir/broker.csr" "$dir/client.csr" "$dir/ca.srl"
+  rm -rf "$KAFKA_TLS_DIR"
   mv "$dir" "$KAFKA_TLS_DIR"
 }
 
@@ -102,7 +109,7 @@ kafka_prepare_node() {
   sed -e "s|@STATE@|$dir|g" -e "s|@TLS@|$KAFKA_TLS_DIR|g" -e "s|@HOST@|$KAFKA_HOST|g" \
       -e "s|@NODE@|$n|g" -e "s|@VOTERS@|$voters|g" \
       -e "s|@PORT@|$(kafka_port "$n")|g" -e "s|@CONTROLLER_PORT@|$(kafka_port "$n" 1)|g" \
-      -e "s|@SASL_PORT@|$(kafka_port "$n" 2)|g" \
+      -e "s|@SASL_PORT@|$(kafka_port "$n" 2)|g" -e "s|@SSL_PORT@|$(kafka_port "$n" 3)|g" \
       -e "s|@SASL_USER@|$KAFKA_SASL_USER|g" -e "s|@SASL_PASSWORD@|$KAFKA_SASL_SECRET|g" \
       -e "s|@RF@|$rf|g" -e "s|@MIN_ISR@|$((rf > 1 ? rf - 1 : 1))|g" \
       "$KAFKA_FILES/server.properties.in" >"$dir/server.properties"
@@ -120,6 +127,7 @@ kafka_start_node() {
   require_free_port "$KAFKA_HOST:$(kafka_port "$n")" "Kafka node $n" KAFKA_BOOTSTRAP_SERVERS
   require_free_port "$KAFKA_HOST:$(kafka_port "$n" 1)" "Kafka node $n's controller (its port + 1)" KAFKA_BOOTSTRAP_SERVERS
   require_free_port "$KAFKA_HOST:$(kafka_port "$n" 2)" "Kafka node $n's SASL_SSL listener (its port + 2)" KAFKA_BOOTSTRAP_SERVERS
+  require_free_port "$KAFKA_HOST:$(kafka_port "$n" 3)" "Kafka node $n's SSL listener (its port + 3)" KAFKA_BOOTSTRAP_SERVERS
   log "starting Kafka node $n on $KAFKA_HOST:$(kafka_port "$n") (log: $log)"
   # setsid: the broker outlives this script and ignores the terminal's Ctrl-C.
   setsid java "-Xms$heap" "-Xmx$heap" -XX:+UseG1GC -Djava.awt.headless=true \
@@ -173,7 +181,7 @@ kafka_up() {
     kafka_down
     die "Kafka did not answer metadata requests on $bootstrap within ${KAFKA_START_TIMEOUT}s; its log (last lines above) says why. A busy or slow machine may need KAFKA_START_TIMEOUT=300; scripts/infra reset wipes storage left broken (by a full disk, say), topics included"
   fi
-  log "Kafka ready in $((SECONDS - started))s: $bootstrap (SASL_SSL: $(kafka_addresses "$nodes" 2))"
+  log "Kafka ready in $((SECONDS - started))s: $bootstrap (SASL_SSL: $(kafka_addresses "$nodes" 2), mutual TLS: $(kafka_addresses "$nodes" 3))"
 }
 
 kafka_down() {
@@ -194,4 +202,5 @@ kafka_status() {
     fi
   done
   echo "kafka SASL_SSL: $(kafka_addresses "$nodes" 2), user $KAFKA_SASL_USER, password $KAFKA_SASL_SECRET (PLAIN or SCRAM-SHA-512), CA $KAFKA_TLS_DIR/ca.pem"
+  echo "kafka SSL (mutual TLS): $(kafka_addresses "$nodes" 3), client certificate $KAFKA_TLS_DIR/client.pem, key $KAFKA_TLS_DIR/client.key, CA $KAFKA_TLS_DIR/ca.pem"
 }

@@ -1,5 +1,6 @@
 //! The Kafka clusters `scripts/infra` runs: the shared broker's SASL_SSL
-//! listener, and three-node clusters of a test's own that it can break.
+//! and mutual TLS listeners, and three-node clusters of a test's own that
+//! it can break.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -40,20 +41,7 @@ pub struct SaslListener {
 impl SaslListener {
     /// The shared broker's: two ports above its plaintext one.
     pub fn shared() -> anyhow::Result<Self> {
-        let plaintext = bootstrap();
-        let first = plaintext.split(',').next().unwrap_or_default();
-        let (host, port) = first
-            .rsplit_once(':')
-            .ok_or_else(|| anyhow::anyhow!("KAFKA_BOOTSTRAP_SERVERS={plaintext} has no port"))?;
-        let port: u16 = port.parse()?;
-        let ca = Some(state_dir().join("kafka/tls/ca.pem"))
-            .filter(|ca| ca.exists())
-            .or_else(|| running_broker_ca(port))
-            .ok_or_else(|| {
-                anyhow::anyhow!(
-                    "the broker at {plaintext} was not started by scripts/infra up, so it has no SASL_SSL listener"
-                )
-            })?;
+        let (host, port, ca) = shared_tls()?;
         Ok(Self {
             bootstrap: format!("{host}:{}", port + 2),
             ca,
@@ -75,6 +63,70 @@ impl SaslListener {
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
         .collect()
     }
+}
+
+/// How to reach the shared broker's mutual TLS listener: a client
+/// certificate signed by the scripts' CA instead of a password.
+#[derive(Clone, Debug)]
+pub struct MtlsListener {
+    /// Its address.
+    pub bootstrap: String,
+    /// The scripts' CA, which signed the broker's certificate and the client's.
+    pub ca: PathBuf,
+    /// The client's certificate.
+    pub certificate: PathBuf,
+    /// Its private key.
+    pub key: PathBuf,
+}
+
+impl MtlsListener {
+    /// The shared broker's: three ports above its plaintext one.
+    pub fn shared() -> anyhow::Result<Self> {
+        let (host, port, ca) = shared_tls()?;
+        Ok(Self {
+            bootstrap: format!("{host}:{}", port + 3),
+            certificate: ca.with_file_name("client.pem"),
+            key: ca.with_file_name("client.key"),
+            ca,
+        })
+    }
+
+    /// The services' settings for this listener, as environment variables.
+    pub fn env(&self) -> Vec<(String, String)> {
+        [
+            ("KAFKA_BOOTSTRAP_SERVERS", self.bootstrap.clone()),
+            ("KAFKA_SECURITY_PROTOCOL", "ssl".to_owned()),
+            ("KAFKA_SSL_CA_LOCATION", self.ca.display().to_string()),
+            (
+                "KAFKA_SSL_CERTIFICATE_LOCATION",
+                self.certificate.display().to_string(),
+            ),
+            ("KAFKA_SSL_KEY_LOCATION", self.key.display().to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .collect()
+    }
+}
+
+/// The shared broker's host and plaintext port, and the CA of the scripts
+/// that started it (the client certificate lies beside it).
+fn shared_tls() -> anyhow::Result<(String, u16, PathBuf)> {
+    let plaintext = bootstrap();
+    let first = plaintext.split(',').next().unwrap_or_default();
+    let (host, port) = first
+        .rsplit_once(':')
+        .ok_or_else(|| anyhow::anyhow!("KAFKA_BOOTSTRAP_SERVERS={plaintext} has no port"))?;
+    let port: u16 = port.parse()?;
+    let ca = Some(state_dir().join("kafka/tls/ca.pem"))
+        .filter(|ca| ca.exists())
+        .or_else(|| running_broker_ca(port))
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "the broker at {plaintext} was not started by scripts/infra up, so it has no TLS listeners"
+            )
+        })?;
+    Ok((host.to_owned(), port, ca))
 }
 
 /// The CA of the scripts' broker listening on `port`, found from its
@@ -294,11 +346,12 @@ fn free_base_port(nodes: u32) -> anyhow::Result<u16> {
     let free = |port: u32| std::net::TcpListener::bind(("127.0.0.1", port as u16)).is_ok();
     for _ in 0..200 {
         let base = crate::cluster::free_port()?;
-        if u32::from(base) + 100 * nodes + 2 >= 60_000 {
+        if u32::from(base) + 100 * nodes + 3 >= 60_000 {
             continue;
         }
+        // Plaintext, controller, SASL_SSL and SSL, on each node.
         let all_free = (0..nodes)
-            .flat_map(|n| (0..3).map(move |offset| u32::from(base) + 100 * n + offset))
+            .flat_map(|n| (0..4).map(move |offset| u32::from(base) + 100 * n + offset))
             .all(free);
         if all_free {
             return Ok(base);

@@ -5,11 +5,13 @@
 //! service's `/metrics` parses as Prometheus text with the histograms of what
 //! it did, and loadgen's raw mode appends over the same settings. A wrong
 //! password stops a service at start with an error naming the setting.
+//! Mutual TLS (a client certificate instead of a password) works the same
+//! way, and a service without the certificate is refused at start.
 
 use std::time::Duration;
 
 use e2e::cluster::{Service, build_binaries, wait_all_ready};
-use e2e::kafka::{SASL_PASSWORD, SaslListener};
+use e2e::kafka::{MtlsListener, SASL_PASSWORD, SaslListener};
 use e2e::sinks::smtp::SmtpSink;
 use e2e::sinks::webhook::{Behaviour, WebhookSink};
 use e2e::stack::Stack;
@@ -244,25 +246,8 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
     .await;
 
     // loadgen's raw mode appends over the same settings as the services.
-    let mut loadgen = stack.tool("loadgen");
-    loadgen.args([
-        "--mode=raw",
-        "--duration=2",
-        "--concurrency=4",
-        &format!("--topic-prefix={}", stack.prefix),
-    ]);
-    let raw = tokio::task::spawn_blocking(move || loadgen.output()).await??;
-    let summary = String::from_utf8_lossy(&raw.stdout);
-    assert!(
-        raw.status.success(),
-        "{summary}{}",
-        String::from_utf8_lossy(&raw.stderr)
-    );
-    let appended: u64 = summary
-        .lines()
-        .find_map(|line| line.strip_prefix("ok: ")?.split(' ').next()?.parse().ok())
-        .unwrap_or_default();
-    assert!(appended > 0, "raw appends over SASL_SSL: {summary}");
+    let appended = raw_appends(&stack).await?;
+    assert!(appended > 0, "raw appends over SASL_SSL");
 
     drop(fulfilment);
     drop(services);
@@ -346,5 +331,64 @@ async fn plain_and_scram_both_authenticate_and_a_wrong_user_is_refused() -> anyh
             "{mechanism}: {refused:?}"
         );
     }
+    Ok(())
+}
+
+/// Appends for two seconds with loadgen's raw mode (transactions, and the
+/// topic it creates), over the stack's connection settings; how many.
+async fn raw_appends(stack: &Stack) -> anyhow::Result<u64> {
+    let mut loadgen = stack.tool("loadgen");
+    loadgen.args([
+        "--mode=raw",
+        "--duration=2",
+        "--concurrency=4",
+        &format!("--topic-prefix={}", stack.prefix),
+    ]);
+    let run = tokio::task::spawn_blocking(move || loadgen.output()).await??;
+    let summary = String::from_utf8_lossy(&run.stdout);
+    anyhow::ensure!(
+        run.status.success(),
+        "loadgen failed: {summary}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    summary
+        .lines()
+        .find_map(|line| line.strip_prefix("ok: ")?.split(' ').next()?.parse().ok())
+        .ok_or_else(|| anyhow::anyhow!("no count of appends in loadgen's summary: {summary}"))
+}
+
+#[tokio::test]
+async fn mutual_tls_connects_with_the_client_certificate_and_refuses_without_it()
+-> anyhow::Result<()> {
+    let listener = MtlsListener::shared()?;
+    let stack = Stack::new("mtls", &["order-service", "loadgen"])?.env(&listener.env());
+    let appended = raw_appends(&stack).await?;
+    assert!(appended > 0, "raw appends over mutual TLS");
+
+    // Without the certificate, the broker refuses the handshake: the
+    // service stops at once with an error naming the settings.
+    let mut env = listener.env();
+    env.retain(|(key, _)| {
+        !key.starts_with("KAFKA_SSL_CERTIFICATE") && !key.starts_with("KAFKA_SSL_KEY")
+    });
+    let bin = build_binaries(&["order-service"])?;
+    let mut service = Service::start_with_env(
+        "order-service-no-certificate",
+        bin.join("order-service"),
+        vec![format!("--topic-prefix={}", stack.prefix)],
+        &env,
+        &stack.dir,
+    )?;
+    let status = service.wait_exit(Duration::from_secs(30)).await?;
+    let log = service.log_tail(400);
+    assert!(
+        matches!(status, Some(s) if !s.success()),
+        "it stops with an error: {status:?}\n{log}"
+    );
+    assert!(
+        log.contains("TLS handshake") && log.contains("KAFKA_SSL_CERTIFICATE_LOCATION"),
+        "the error names the certificate's setting:\n{log}"
+    );
+    std::fs::remove_dir_all(&stack.dir)?;
     Ok(())
 }

@@ -67,7 +67,8 @@ pub enum ConnectError {
     /// A broker answered and refused the credentials.
     #[error("the brokers refused the credentials: {0}")]
     Authentication(String),
-    /// The TLS handshake failed (unknown CA, wrong certificate, plaintext peer).
+    /// The TLS handshake failed (unknown CA, wrong certificate, plaintext
+    /// peer), or the broker refused the client certificate or its absence.
     #[error("the TLS handshake with the brokers failed: {0}")]
     Tls(String),
     /// No broker answered in time.
@@ -99,7 +100,11 @@ impl ClientContext for LastError {
     fn error(&self, error: KafkaError, reason: &str) {
         let code = error.rdkafka_error_code().unwrap_or(RDKafkaErrorCode::Fail);
         if let Ok(mut last) = self.0.lock() {
-            *last = Some((code, reason.to_owned()));
+            // "All brokers are down" follows each broker's own failure and
+            // says less than it: keep the failure.
+            if code != RDKafkaErrorCode::AllBrokersDown || last.is_none() {
+                *last = Some((code, reason.to_owned()));
+            }
         }
     }
 }
@@ -133,6 +138,11 @@ pub async fn check_connection(
                     return Err(ConnectError::Authentication(reason));
                 }
                 Some((RDKafkaErrorCode::SSL, reason)) => return Err(ConnectError::Tls(reason)),
+                // The broker ended the handshake with an alert on purpose: a
+                // client certificate missing or not trusted, say.
+                Some((_, reason)) if reason.contains("SSL") && reason.contains(" alert ") => {
+                    return Err(ConnectError::Tls(reason));
+                }
                 last if started.elapsed() >= timeout => {
                     let last = last.map_or_else(
                         || attempt.err().map_or_else(String::new, |e| e.to_string()),

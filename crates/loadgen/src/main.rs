@@ -101,61 +101,18 @@ async fn main() -> anyhow::Result<()> {
         )?),
     };
 
+    // The clock starts once the connection, the topic or the hot order is
+    // ready: the figures are the load's alone.
+    let driver = Driver::set_up(&args).await?;
     let pacer = Pacer::new(args.rate, args.concurrency);
     let started = Instant::now();
     let stop = Stop::new(
         args.duration
             .map(|seconds| started + Duration::from_secs(seconds)),
     );
-    let workers: Vec<_> = match args.mode {
-        Mode::Orders => {
-            let client = orders::Client::new(&args.url)
-                .spread_over(args.skus)
-                .cancelling_every(args.cancel_every);
-            (0..args.concurrency)
-                .map(|_| {
-                    tokio::spawn(orders::drive(
-                        client.clone(),
-                        pacer.clone(),
-                        stop.clone(),
-                        report.clone(),
-                    ))
-                })
-                .collect()
-        }
-        Mode::Hot => {
-            let client = orders::Client::new(&args.url);
-            let order_id = orders::place_hot(&client).await?;
-            (0..args.concurrency)
-                .map(|_| {
-                    tokio::spawn(orders::drive_hot(
-                        client.clone(),
-                        order_id.clone(),
-                        pacer.clone(),
-                        stop.clone(),
-                        report.clone(),
-                    ))
-                })
-                .collect()
-        }
-        Mode::Raw => {
-            let kafka = args
-                .kafka
-                .connect(&args.kafka_bootstrap_servers, "loadgen")
-                .await?;
-            let target = raw::Target::start(kafka, &args.topic_prefix).await?;
-            (0..args.concurrency)
-                .map(|_| {
-                    tokio::spawn(raw::drive(
-                        target.clone(),
-                        pacer.clone(),
-                        stop.clone(),
-                        report.clone(),
-                    ))
-                })
-                .collect()
-        }
-    };
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| driver.spawn(pacer.clone(), stop.clone(), report.clone()))
+        .collect();
     while !stop.is_due() {
         stop.sleep(Duration::from_millis(500)).await;
         let elapsed = started.elapsed();
@@ -178,6 +135,59 @@ async fn main() -> anyhow::Result<()> {
         )
     );
     Ok(())
+}
+
+/// What the workers drive.
+enum Driver {
+    Orders(orders::Client),
+    Hot(orders::Client, String),
+    Raw(raw::Target),
+}
+
+impl Driver {
+    async fn set_up(args: &Args) -> anyhow::Result<Self> {
+        Ok(match args.mode {
+            Mode::Orders => Self::Orders(
+                orders::Client::new(&args.url)
+                    .spread_over(args.skus)
+                    .cancelling_every(args.cancel_every),
+            ),
+            Mode::Hot => {
+                let client = orders::Client::new(&args.url);
+                let order_id = orders::place_hot(&client).await?;
+                Self::Hot(client, order_id)
+            }
+            Mode::Raw => {
+                let kafka = args
+                    .kafka
+                    .connect(&args.kafka_bootstrap_servers, "loadgen")
+                    .await?;
+                Self::Raw(raw::Target::start(kafka, &args.topic_prefix).await?)
+            }
+        })
+    }
+
+    /// One worker.
+    fn spawn(
+        &self,
+        pacer: Pacer,
+        stop: Stop,
+        report: Arc<Mutex<Report>>,
+    ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+        match self {
+            Self::Orders(client) => {
+                tokio::spawn(orders::drive(client.clone(), pacer, stop, report))
+            }
+            Self::Hot(client, order_id) => tokio::spawn(orders::drive_hot(
+                client.clone(),
+                order_id.clone(),
+                pacer,
+                stop,
+                report,
+            )),
+            Self::Raw(target) => tokio::spawn(raw::drive(target.clone(), pacer, stop, report)),
+        }
+    }
 }
 
 /// Spaces the starts of requests so that all workers together keep a rate.

@@ -382,7 +382,7 @@ impl KafkaClientArgs {
                     .map_or("?", SaslMechanism::property),
             ),
             ConnectError::Tls(_) => format!(
-                "TLS with the brokers at {bootstrap} failed: check --kafka-ssl-ca-location (KAFKA_SSL_CA_LOCATION) and that --kafka-security-protocol {} is what their listener speaks",
+                "TLS with the brokers at {bootstrap} failed: check --kafka-ssl-ca-location (KAFKA_SSL_CA_LOCATION); where the brokers ask for a client certificate, --kafka-ssl-certificate-location and --kafka-ssl-key-location (KAFKA_SSL_CERTIFICATE_LOCATION, KAFKA_SSL_KEY_LOCATION); and that --kafka-security-protocol {} is what their listener speaks",
                 self.kafka_security_protocol.property().to_lowercase()
             ),
             ConnectError::Unreachable { .. } => format!(
