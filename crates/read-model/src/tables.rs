@@ -10,8 +10,8 @@ use uuid::Uuid;
 use crate::copy::CopyRows;
 use crate::fold::Folded;
 
-/// The stored snapshots of `ids`, by `select` (`SELECT id, snapshot FROM
-/// <table> WHERE id = ANY($1)`).
+/// The stored snapshots of `ids`, by `select`
+/// (`SELECT id, snapshot FROM <table> WHERE id = ANY($1)`).
 pub async fn load_snapshots<A: Aggregate>(
     conn: &mut PgConnection,
     select: &'static str,

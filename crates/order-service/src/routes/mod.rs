@@ -1,6 +1,6 @@
 //! The public API, one module per resource, and what the handlers share:
-//! body parsing and the order response here, commands in [`command`],
-//! reads of one entity in [`read`].
+//! body parsing and the order response here, commands in `command`, reads
+//! of one entity in `read`.
 
 mod command;
 mod health;
