@@ -258,21 +258,12 @@ async fn every_service_works_over_sasl_ssl() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn a_wrong_password_stops_a_service_at_start_naming_the_setting() -> anyhow::Result<()> {
-    let bin = build_binaries(&["order-service"])?;
     let listener = SaslListener::shared()?;
     let dir =
         e2e::cluster::repo_root().join(format!(".local/e2e-sasl-{}", Uuid::now_v7().simple()));
     std::fs::create_dir_all(&dir)?;
-    // A service started with `env` stops on its own; its exit and its log.
-    let refused = async |name: &str, env: &[(String, String)]| -> anyhow::Result<_> {
-        let args = vec!["--topic-prefix=sasl-refused".into()];
-        let mut service =
-            Service::start_with_env(name, bin.join("order-service"), args, env, &dir)?;
-        let status = service.wait_exit(Duration::from_secs(30)).await?;
-        Ok((status, service.log_tail(400)))
-    };
-
-    let (status, log) = refused("order-service", &listener.env("not-the-password")).await?;
+    let (status, log) =
+        refused_at_start("order-service", &listener.env("not-the-password"), &dir).await?;
     assert!(
         matches!(status, Some(s) if !s.success()),
         "it stops with an error: {status:?}\n{log}"
@@ -289,7 +280,7 @@ async fn a_wrong_password_stops_a_service_at_start_naming_the_setting() -> anyho
     // The same with no CA: the TLS check names the CA setting.
     let mut env = listener.env(SASL_PASSWORD);
     env.retain(|(key, _)| key != "KAFKA_SSL_CA_LOCATION");
-    let (status, log) = refused("order-service-no-ca", &env).await?;
+    let (status, log) = refused_at_start("order-service-no-ca", &env, &dir).await?;
     assert!(
         matches!(status, Some(s) if !s.success()),
         "{status:?}\n{log}"
@@ -334,6 +325,20 @@ async fn plain_and_scram_both_authenticate_and_a_wrong_user_is_refused() -> anyh
     Ok(())
 }
 
+/// Starts order-service with `env` and waits for it to stop on its own, as
+/// it must when the cluster refuses it: its exit and its log.
+async fn refused_at_start(
+    name: &str,
+    env: &[(String, String)],
+    dir: &std::path::Path,
+) -> anyhow::Result<(Option<std::process::ExitStatus>, String)> {
+    let bin = build_binaries(&["order-service"])?;
+    let args = vec!["--topic-prefix=refused".into()];
+    let mut service = Service::start_with_env(name, bin.join("order-service"), args, env, dir)?;
+    let status = service.wait_exit(Duration::from_secs(30)).await?;
+    Ok((status, service.log_tail(400)))
+}
+
 /// Appends for two seconds with loadgen's raw mode (transactions, and the
 /// topic it creates), over the stack's connection settings; how many.
 async fn raw_appends(stack: &Stack) -> anyhow::Result<u64> {
@@ -371,16 +376,7 @@ async fn mutual_tls_connects_with_the_client_certificate_and_refuses_without_it(
     env.retain(|(key, _)| {
         !key.starts_with("KAFKA_SSL_CERTIFICATE") && !key.starts_with("KAFKA_SSL_KEY")
     });
-    let bin = build_binaries(&["order-service"])?;
-    let mut service = Service::start_with_env(
-        "order-service-no-certificate",
-        bin.join("order-service"),
-        vec![format!("--topic-prefix={}", stack.prefix)],
-        &env,
-        &stack.dir,
-    )?;
-    let status = service.wait_exit(Duration::from_secs(30)).await?;
-    let log = service.log_tail(400);
+    let (status, log) = refused_at_start("order-service-no-certificate", &env, &stack.dir).await?;
     assert!(
         matches!(status, Some(s) if !s.success()),
         "it stops with an error: {status:?}\n{log}"
